@@ -1,0 +1,59 @@
+"""selfdiscover: which ECS task am I?
+
+``import selfdiscover`` does no I/O and imports no HTTP client; the names
+below that need one (``discover``, ``AgentClient``) load it on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    AgentResponseError,
+    AgentUnavailableError,
+    AmbiguousIDError,
+    DiscoveryError,
+    EnvFileError,
+    NotInECSError,
+    SelfdiscoverError,
+    TaskNotFoundError,
+)
+from ._identity import container_id
+from ._model import TaskInfo
+from ._policy import Retry, Timeout
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._agent import AgentClient
+    from ._discover import discover
+
+__all__ = [
+    "AgentClient",
+    "AgentResponseError",
+    "AgentUnavailableError",
+    "AmbiguousIDError",
+    "DiscoveryError",
+    "EnvFileError",
+    "NotInECSError",
+    "Retry",
+    "SelfdiscoverError",
+    "TaskInfo",
+    "TaskNotFoundError",
+    "Timeout",
+    "__version__",
+    "container_id",
+    "discover",
+]
+
+_LAZY = {"discover": "._discover", "AgentClient": "._agent"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'selfdiscover' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,172 @@
+"""The ENTRYPOINT shim: discover, write env files, export, exec.
+
+Exit codes are a contract (see README "Exit codes"):
+
+* the application's own code, once exec'd (same PID, signals go straight to it);
+* 2 usage error; 65 a value the chosen env-file dialect cannot carry;
+* 68 ``--required`` and not in ECS; 69 in ECS (or ``--required``) but discovery failed;
+* 73 an env file could not be written; 126 CMD not executable; 127 CMD not found;
+* 128+N killed by signal N (SIGTERM, SIGINT, SIGHUP) while discovering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+
+EX_USAGE = 2
+EX_DATAERR = 65
+EX_NOTECS = 68
+EX_UNAVAILABLE = 69
+EX_CANTCREAT = 73
+EX_NOEXEC = 126
+EX_NOTFOUND = 127
+
+DEFAULT_ENV_FILE = "/run/selfdiscover/ecs.env"
+_FALLBACK_DIR = "selfdiscover"
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _die_on_signal(signum: int, frame: FrameType | None) -> None:
+    # PID 1 ignores SIGTERM unless it has a handler; exit the way a shell
+    # reports a signal death so `docker stop` is prompt and honest.
+    os._exit(128 + signum)
+
+
+def trap_stop_signals() -> None:
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _die_on_signal)
+
+
+def restore_signals() -> None:
+    """Undo what CPython changed, so the application starts as if from a shell:
+    SIGPIPE and SIGXFSZ back to default (exec keeps ignored signals ignored)
+    and an empty signal mask."""
+    for sig in (*_STOP_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+@dataclass
+class Diag:
+    """Diagnostics go to stderr only; stdout belongs to the application."""
+
+    verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
+
+    def warn(self, msg: str) -> None:
+        if self.verbosity >= 0:
+            sys.stderr.write(f"selfdiscover: {msg}\n")
+
+    def info(self, msg: str) -> None:
+        if self.verbosity >= 1:
+            sys.stderr.write(f"selfdiscover: {msg}\n")
+
+    def error(self, msg: str) -> None:
+        sys.stderr.write(f"selfdiscover: error: {msg}\n")
+
+
+@dataclass
+class EnvTarget:
+    path: str
+    dialect: str
+    explicit: bool = True
+
+
+@dataclass
+class Plan:
+    """Everything ``exec`` needs, already parsed and validated."""
+
+    command: Sequence[str]
+    policy: str = "auto"  # auto | required | optional
+    targets: list[EnvTarget] = field(default_factory=list)
+    prefix: str = "ECS_"
+    override: bool = False
+    mode: int = 0o644
+
+
+def merge_environment(
+    environ: Mapping[str, str], variables: Mapping[str, str], *, override: bool
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Return (new environment, the variables as exported).
+
+    A variable the environment already has keeps its value unless
+    ``override``: an operator's explicit setting beats discovery.
+    """
+    env = dict(environ)
+    exported: dict[str, str] = {}
+    for k, v in variables.items():
+        if k in env and not override:
+            exported[k] = env[k]
+        else:
+            env[k] = v
+            exported[k] = v
+    return env, exported
+
+
+def write_targets(
+    targets: Sequence[EnvTarget], variables: Mapping[str, str], diag: Diag, *, mode: int, header: str
+) -> int:
+    """Write every env file; return 0 or the exit code of the first failure.
+
+    The default location falls back to ``$TMPDIR/selfdiscover`` when ``/run``
+    is read-only, and is skipped with a warning if that fails too: a default
+    must never stop a container. An explicitly named file that cannot be
+    written is an error.
+    """
+    from . import envfile
+    from ._errors import EnvFileError
+
+    for t in targets:
+        try:
+            content = envfile.render(variables, t.dialect, header=header)
+        except EnvFileError as e:
+            diag.error(f"{t.path}: {e}")
+            return EX_DATAERR
+        candidates = [t.path]
+        if not t.explicit:
+            tmp = os.environ.get("TMPDIR") or "/tmp"
+            candidates.append(os.path.join(tmp, _FALLBACK_DIR, os.path.basename(t.path)))
+        for i, path in enumerate(candidates):
+            try:
+                if not t.explicit:
+                    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+                envfile.write_atomic(path, content, mode=mode)
+                diag.info(f"wrote {path} ({t.dialect})")
+                break
+            except (EnvFileError, OSError) as e:
+                if t.explicit:
+                    diag.error(f"cannot write env file: {e}")
+                    return EX_CANTCREAT
+                if i == len(candidates) - 1:
+                    diag.warn(f"default env file not written (read-only filesystem?): {e}")
+    return 0
+
+
+def exec_command(command: Sequence[str], env: Mapping[str, str], diag: Diag) -> int:
+    """Replace this process with ``command``; return an exit code only on failure."""
+    restore_signals()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    try:
+        os.execvpe(command[0], list(command), dict(env))
+    except FileNotFoundError:
+        diag.error(f"{command[0]}: command not found")
+        return EX_NOTFOUND
+    except PermissionError:
+        diag.error(f"{command[0]}: permission denied")
+        return EX_NOEXEC
+    except OSError as e:
+        diag.error(f"{command[0]}: cannot execute: {e.strerror or e}")
+        return EX_NOTFOUND if e.errno == errno.ENOTDIR else EX_NOEXEC
+    except ValueError as e:  # an embedded NUL: cannot reach execve at all
+        diag.error(f"{command[0]}: cannot execute: {e}")
+        return EX_NOEXEC
+    raise AssertionError("unreachable")  # pragma: no cover

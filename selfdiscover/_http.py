@@ -1,0 +1,157 @@
+"""One guarded GET over urllib3.
+
+Everything the agent sends is untrusted: the body is read against a byte cap
+and against the caller's deadline (a server that drips one byte a second must
+not hold us), redirects are never followed, content encodings are refused
+rather than decompressed (no gzip bombs), and every failure comes back as a
+value the retry policy can classify.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+
+from ._errors import AgentResponseError, RetryableError
+from ._policy import Timeout
+
+DEFAULT_BODY_CAP = 4 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    elapsed: float
+
+    def json(self) -> Any:
+        """Decode the body; a body that is not JSON is a protocol error."""
+        if not self.body.strip():
+            raise AgentResponseError(f"HTTP {self.status} with an empty body where JSON was expected")
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            snippet = self.body[:60].decode("utf-8", "replace").encode("unicode_escape").decode()
+            raise AgentResponseError(
+                f"HTTP {self.status} body is not JSON ({type(e).__name__}): {snippet!r}"
+            ) from None
+
+
+_pools: dict[tuple[str, int], urllib3.HTTPConnectionPool] = {}
+
+
+def _pool(host: str, port: int) -> urllib3.HTTPConnectionPool:
+    key = (host, port)
+    pool = _pools.get(key)
+    if pool is None:
+        pool = _pools[key] = urllib3.HTTPConnectionPool(host, port, maxsize=1, retries=False)
+    return pool
+
+
+def split_base(url: str) -> tuple[str, int, str]:
+    """``http://host:port/prefix`` -> (host, port, prefix). Only plain HTTP:
+    every ECS metadata endpoint is loopback or link-local and needs no TLS."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"agent URL must be http://host[:port], got {url!r}")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise ValueError(f"agent URL has a bad port: {url!r}") from None
+    return parts.hostname, port, parts.path.rstrip("/")
+
+
+def get(
+    base_url: str,
+    path: str,
+    *,
+    timeout: Timeout,
+    deadline: float,
+    body_cap: int = DEFAULT_BODY_CAP,
+) -> Response:
+    """GET ``base_url + path`` once. ``deadline`` is a ``time.monotonic()`` value.
+
+    Raises ``RetryableError`` for transport failures and for statuses that
+    say "try again"; returns every other response for the caller to judge.
+    """
+    host, port, prefix = split_base(base_url)
+    start = time.monotonic()
+    remaining = deadline - start
+    if remaining <= 0:
+        raise RetryableError("deadline passed before the request was sent")
+    t = urllib3.Timeout(connect=min(timeout.connect, remaining), read=min(timeout.read, remaining))
+    try:
+        r = _pool(host, port).urlopen(
+            "GET",
+            prefix + path,
+            headers={"Accept": "application/json", "User-Agent": "selfdiscover"},
+            timeout=t,
+            retries=False,
+            redirect=False,
+            preload_content=False,
+            decode_content=False,
+            release_conn=False,
+        )
+    except urllib3.exceptions.HTTPError as e:
+        raise RetryableError(f"{host}:{port}: {_describe(e)}") from None
+    clean = False
+    try:
+        encoding = r.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise AgentResponseError(f"refusing Content-Encoding {encoding!r} (never requested)")
+        length = r.headers.get("Content-Length")
+        if length is not None and length.strip().isdigit() and int(length) > body_cap:
+            raise AgentResponseError(f"body of {int(length)} bytes is over the {body_cap}-byte cap")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RetryableError(f"{host}:{port}: body still arriving at the deadline")
+            sock = getattr(getattr(r, "connection", None), "sock", None)
+            if sock is not None:
+                # Shrink each wait to what the deadline allows, so a drip-feeding
+                # server cannot push us past it by up to a whole read timeout.
+                sock.settimeout(max(0.001, min(timeout.read, left)))
+            chunk = r.read1(_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > body_cap:
+                raise AgentResponseError(f"body is over the {body_cap}-byte cap")
+            chunks.append(chunk)
+        clean = True
+    except urllib3.exceptions.HTTPError as e:
+        raise RetryableError(f"{host}:{port}: {_describe(e)} while reading the body") from None
+    finally:
+        if clean:
+            r.release_conn()  # keep-alive: the next call skips a connect
+        else:
+            r.close()  # a half-read or hostile connection is never reused
+    headers = {k.lower(): v for k, v in r.headers.items()}
+    return Response(r.status, b"".join(chunks), headers, time.monotonic() - start)
+
+
+def _describe(e: Exception) -> str:
+    """One line, without urllib3's nested reprs."""
+    while True:
+        reason = getattr(e, "reason", None)
+        if isinstance(reason, Exception) and reason is not e:
+            e = reason
+            continue
+        break
+    text = str(e)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    if "reset" in text.lower():
+        return "connection reset"
+    return f"{type(e).__name__}: {text}"[:200]

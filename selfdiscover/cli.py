@@ -1,0 +1,433 @@
+"""The ``selfdiscover`` command line.
+
+Every option can also be set with a ``SELFDISCOVER_*`` variable (the option
+wins), so a Dockerfile can configure the shim with ``ENV`` alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._exec import (
+    DEFAULT_ENV_FILE,
+    EX_DATAERR,
+    EX_NOTECS,
+    EX_UNAVAILABLE,
+    EX_USAGE,
+    Diag,
+    EnvTarget,
+)
+from ._version import __version__
+
+DIALECTS = ("docker", "shell", "dotenv", "systemd", "json")
+POLICIES = ("auto", "required", "optional")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get("SELFDISCOVER_" + name)
+    return value if value not in (None, "") else default
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def parse_env_file_spec(spec: str, default_dialect: str) -> EnvTarget:
+    """``PATH`` or ``DIALECT:PATH`` (e.g. ``shell:/run/ecs.sh``)."""
+    head, sep, tail = spec.partition(":")
+    if sep and head in DIALECTS and tail:
+        return EnvTarget(tail, head)
+    return EnvTarget(spec, default_dialect)
+
+
+def _add_discovery_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("discovery")
+    g.add_argument(
+        "--agent-url",
+        default=_env("AGENT_URL"),
+        metavar="URL",
+        help="introspection API base URL [SELFDISCOVER_AGENT_URL; default http://localhost:51678]",
+    )
+    g.add_argument(
+        "--timeout",
+        type=float,
+        default=_env("TIMEOUT"),
+        metavar="SECONDS",
+        help="one overall deadline for discovery [SELFDISCOVER_TIMEOUT; default 10]",
+    )
+    g.add_argument(
+        "--docker-id",
+        default=_env("DOCKER_ID"),
+        metavar="ID",
+        help="own container ID instead of reading /proc [SELFDISCOVER_DOCKER_ID]",
+    )
+    g.add_argument(
+        "--prefix",
+        default=_env("PREFIX", "ECS_"),
+        help="variable name prefix [SELFDISCOVER_PREFIX; default ECS_]",
+    )
+
+
+def _add_verbosity(p: argparse.ArgumentParser, *, sub: bool = True) -> None:
+    # On subcommands the default is SUPPRESS, so `selfdiscover -v exec` is not
+    # reset to None by the subparser.
+    default = argparse.SUPPRESS if sub else None
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_const",
+        const=-1,
+        dest="verbosity",
+        default=default,
+        help="only errors on stderr [SELFDISCOVER_QUIET=1]",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_const",
+        const=1,
+        dest="verbosity",
+        default=default,
+        help="say what is being tried [SELFDISCOVER_VERBOSE=1]",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="selfdiscover",
+        description="Find the Amazon ECS task this container belongs to.",
+        epilog="Run 'selfdiscover COMMAND --help' for each command. Exit codes: see the README.",
+    )
+    parser.add_argument("--version", action="version", version=f"selfdiscover {__version__}")
+    _add_verbosity(parser, sub=False)
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "exec",
+        help="discover, write env files, export, then exec CMD",
+        description="Discover the task, write env files, export the variables and "
+        "replace this process with CMD (same PID).",
+    )
+    _add_verbosity(p)
+    _add_discovery_options(p)
+    pol = p.add_mutually_exclusive_group()
+    pol.add_argument(
+        "--required",
+        action="store_const",
+        const="required",
+        dest="policy",
+        help="fail closed: exit 68/69 and do not start CMD if discovery fails",
+    )
+    pol.add_argument(
+        "--optional",
+        action="store_const",
+        const="optional",
+        dest="policy",
+        help="fail open: start CMD without the variables, with one warning",
+    )
+    p.add_argument(
+        "--env-file",
+        action="append",
+        metavar="[DIALECT:]PATH",
+        help="write the variables here (repeatable) [SELFDISCOVER_ENV_FILE, comma-separated; "
+        f"default {DEFAULT_ENV_FILE}]",
+    )
+    p.add_argument(
+        "--no-env-file",
+        action="store_true",
+        default=_truthy(_env("NO_ENV_FILE")),
+        help="write no env file, only export [SELFDISCOVER_NO_ENV_FILE=1]",
+    )
+    p.add_argument(
+        "--format",
+        choices=DIALECTS,
+        default=_env("FORMAT", "docker"),
+        help="dialect of env files given without one [SELFDISCOVER_FORMAT; default docker]",
+    )
+    p.add_argument("--mode", default=_env("MODE", "0644"), help="env file mode, octal [default 0644]")
+    p.add_argument(
+        "--override",
+        action="store_true",
+        default=_truthy(_env("OVERRIDE")),
+        help="replace variables already set in the environment [SELFDISCOVER_OVERRIDE=1]",
+    )
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+    p = sub.add_parser(
+        "show",
+        help="print what exec would write",
+        description="Discover the task and print the variables in one dialect.",
+    )
+    _add_verbosity(p)
+    _add_discovery_options(p)
+    p.add_argument("--format", choices=DIALECTS, default=_env("FORMAT", "docker"))
+    p.add_argument("--all", action="store_true", help="print every TaskInfo field as JSON")
+
+    p = sub.add_parser(
+        "agent",
+        help="query the agent's introspection API",
+        description="Print what 'curl URL | python -m json.tool' would, with timeouts and retries.",
+    )
+    _add_verbosity(p)
+    asub = p.add_subparsers(dest="agent_cmd", metavar="CALL")
+    for name, helptext in (("metadata", "GET /v1/metadata"), ("tasks", "GET /v1/tasks")):
+        ap = asub.add_parser(name, help=helptext, description=helptext)
+        ap.add_argument("--agent-url", default=_env("AGENT_URL"), metavar="URL")
+        ap.add_argument("--timeout", type=float, default=_env("TIMEOUT"), metavar="SECONDS")
+        if name == "tasks":
+            which = ap.add_mutually_exclusive_group()
+            which.add_argument("--taskarn", metavar="ARN", help="one task by ARN")
+            which.add_argument(
+                "--dockerid", metavar="ID", help="one task by container ID (full, or <=12 chars)"
+            )
+
+    p = sub.add_parser(
+        "fake-agent",
+        help="run the bundled fake ECS agent",
+        description="Serve a fake introspection API on loopback until SIGTERM/SIGINT. "
+        "Prints its URL on stdout.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=51678)
+    p.add_argument("--samples", action="store_true", help="load the bundled sample tasks")
+    p.add_argument(
+        "--task",
+        action="append",
+        default=[],
+        metavar="FAMILY:REVISION:NAME:DOCKERID",
+        help="add a one-container task (repeatable)",
+    )
+    p.add_argument("--down", type=float, default=0.0, metavar="S", help="refuse connections for S seconds")
+    p.add_argument("--not-found", type=float, default=0.0, metavar="S", help="404 lookups for S seconds")
+    p.add_argument("--error-for", type=float, default=0.0, metavar="S", help="5xx for S seconds")
+    p.add_argument("--error-status", type=int, default=500)
+    p.add_argument("--throttle-for", type=float, default=0.0, metavar="S", help="429 for S seconds")
+    p.add_argument("--delay", type=float, default=0.0, metavar="S", help="delay every answer")
+    p.add_argument("--old-agent", action="store_true", help="agent 1.19.0 quirks")
+
+    p = sub.add_parser(
+        "demo",
+        help="run the shim end to end against the bundled fake agent",
+        description="Start a fake agent on loopback, run 'selfdiscover exec' against it "
+        "and show what the application received. Needs no ECS.",
+    )
+    _add_verbosity(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbosity = args.verbosity
+    if verbosity is None:
+        verbosity = -1 if _truthy(_env("QUIET")) else (1 if _truthy(_env("VERBOSE")) else 0)
+    diag = Diag(verbosity)
+    if args.cmd is None:
+        parser.print_help(sys.stderr)
+        return EX_USAGE
+    handler = {
+        "exec": cmd_exec,
+        "show": cmd_show,
+        "agent": cmd_agent,
+        "fake-agent": cmd_fake_agent,
+        "demo": cmd_demo,
+    }[args.cmd]
+    try:
+        return handler(args, diag)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _discover(args: argparse.Namespace) -> Any:
+    from ._discover import discover
+    from ._policy import Timeout
+
+    timeout = Timeout(total=args.timeout) if args.timeout is not None else None
+    return discover(agent_url=args.agent_url, timeout=timeout, docker_id=args.docker_id)
+
+
+def cmd_exec(args: argparse.Namespace, diag: Diag) -> int:
+    from ._errors import DiscoveryError, NotInECSError
+    from ._exec import exec_command, merge_environment, trap_stop_signals, write_targets
+    from ._model import to_variables
+
+    trap_stop_signals()
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        diag.error("exec needs a command: selfdiscover exec [OPTIONS] -- CMD [ARG...]")
+        return EX_USAGE
+    policy = args.policy or _env("POLICY", "auto")
+    if policy not in POLICIES:
+        diag.error(f"SELFDISCOVER_POLICY must be one of {', '.join(POLICIES)}, got {policy!r}")
+        return EX_USAGE
+    try:
+        mode = int(args.mode, 8)
+    except ValueError:
+        diag.error(f"--mode must be octal, got {args.mode!r}")
+        return EX_USAGE
+    targets: list[EnvTarget] = []
+    if not args.no_env_file:
+        specs = args.env_file or [s for s in (_env("ENV_FILE") or "").split(",") if s.strip()]
+        targets = [parse_env_file_spec(s.strip(), args.format) for s in specs]
+        if not targets:
+            targets = [EnvTarget(DEFAULT_ENV_FILE, args.format, explicit=False)]
+
+    try:
+        info = _discover(args)
+    except NotInECSError as e:
+        if policy == "required":
+            diag.error(str(e))
+            return EX_NOTECS
+        diag.warn(f"{e}; starting {command[0]} without ECS variables")
+        return exec_command(command, os.environ, diag)
+    except DiscoveryError as e:
+        if policy == "optional":
+            diag.warn(f"{e}; starting {command[0]} without ECS variables")
+            return exec_command(command, os.environ, diag)
+        diag.error(str(e))
+        return EX_UNAVAILABLE
+    except ValueError as e:  # a bad URL or timeout in the environment
+        diag.error(str(e))
+        return EX_USAGE
+
+    diag.info(f"task {info.arn} ({info.task_definition}) from {info.source}")
+    env, exported = merge_environment(os.environ, to_variables(info, args.prefix), override=args.override)
+    header = f"written by selfdiscover {__version__} from {info.source}"
+    rc = write_targets(targets, exported, diag, mode=mode, header=header)
+    if rc and policy != "optional":
+        return rc
+    return exec_command(command, env, diag)
+
+
+def cmd_show(args: argparse.Namespace, diag: Diag) -> int:
+    from . import envfile
+    from ._errors import DiscoveryError, EnvFileError, NotInECSError
+    from ._exec import trap_stop_signals
+    from ._model import to_variables
+
+    trap_stop_signals()
+    try:
+        info = _discover(args)
+    except NotInECSError as e:
+        diag.error(str(e))
+        return EX_NOTECS
+    except DiscoveryError as e:
+        diag.error(str(e))
+        return EX_UNAVAILABLE
+    except ValueError as e:
+        diag.error(str(e))
+        return EX_USAGE
+    if args.all:
+        sys.stdout.write(json.dumps(info.as_dict(), indent=2, sort_keys=True) + "\n")
+        return 0
+    try:
+        sys.stdout.write(envfile.render(to_variables(info, args.prefix), args.format))
+    except EnvFileError as e:
+        diag.error(str(e))
+        return EX_DATAERR
+    return 0
+
+
+def cmd_agent(args: argparse.Namespace, diag: Diag) -> int:
+    from ._agent import DEFAULT_AGENT_URL, AgentClient
+    from ._errors import SelfdiscoverError
+    from ._policy import Timeout
+
+    if args.agent_cmd is None:
+        diag.error("agent needs a call: metadata or tasks")
+        return EX_USAGE
+    try:
+        client = AgentClient(
+            args.agent_url or DEFAULT_AGENT_URL,
+            timeout=Timeout(total=args.timeout) if args.timeout else Timeout.from_env(),
+        )
+        if args.agent_cmd == "metadata":
+            obj = client.get_json("/v1/metadata", what="metadata")
+            from ._agent import parse_metadata
+
+            parse_metadata(obj)  # validate before printing: a bad body is an error, not output
+        elif getattr(args, "taskarn", None):
+            from urllib.parse import quote
+
+            from ._agent import parse_task
+
+            obj = client.get_json(
+                "/v1/tasks?taskarn=" + quote(args.taskarn, safe=":/"), what=f"task {args.taskarn}"
+            )
+            parse_task(obj)
+        elif getattr(args, "dockerid", None):
+            from urllib.parse import quote
+
+            from ._agent import parse_task
+
+            obj = client.get_json(
+                "/v1/tasks?dockerid=" + quote(args.dockerid, safe=""), what=f"container {args.dockerid}"
+            )
+            parse_task(obj)
+        else:
+            from ._agent import parse_tasks
+
+            obj = client.get_json("/v1/tasks", what="task list")
+            parse_tasks(obj)
+    except SelfdiscoverError as e:
+        diag.error(str(e))
+        return EX_UNAVAILABLE
+    except ValueError as e:
+        diag.error(str(e))
+        return EX_USAGE
+    sys.stdout.write(json.dumps(obj, indent=4) + "\n")
+    return 0
+
+
+def cmd_fake_agent(args: argparse.Namespace, diag: Diag) -> int:
+    import signal
+    import threading
+
+    from .testing import Behaviour, FakeAgent, FakeContainer
+
+    behaviour = Behaviour(
+        down_for=args.down,
+        not_found_for=args.not_found,
+        error_for=args.error_for,
+        error_status=args.error_status,
+        throttle_for=args.throttle_for,
+        delay=args.delay,
+        old_agent=args.old_agent,
+    )
+    try:
+        agent = FakeAgent(args.host, args.port, behaviour=behaviour)
+    except OSError as e:
+        diag.error(f"cannot bind {args.host}:{args.port}: {e.strerror or e}")
+        return EX_UNAVAILABLE
+    if args.samples:
+        agent.load_samples()
+    for spec in args.task:
+        parts = spec.split(":")
+        if len(parts) != 4:
+            diag.error(f"--task wants FAMILY:REVISION:NAME:DOCKERID, got {spec!r}")
+            return EX_USAGE
+        family, revision, name, docker_id = parts
+        agent.add_task(family, revision, [FakeContainer(name, docker_id)])
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    agent.start()
+    sys.stdout.write(agent.url + "\n")
+    sys.stdout.flush()
+    while not stop.wait(3600):
+        pass
+    agent.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, diag: Diag) -> int:
+    from ._demo import run_demo
+
+    return run_demo(diag)

@@ -1,0 +1,11 @@
+"""Testing helpers shipped with the library: a fake ECS agent you can run
+in-process, from the command line (``selfdiscover fake-agent``), or as the
+``fake_agent`` pytest fixture (registered automatically when selfdiscover is
+installed).
+"""
+
+from __future__ import annotations
+
+from ._fake_agent import Behaviour, FakeAgent, FakeContainer, FakeTask, RequestRecord, random_docker_id
+
+__all__ = ["Behaviour", "FakeAgent", "FakeContainer", "FakeTask", "RequestRecord", "random_docker_id"]

@@ -1,0 +1,369 @@
+"""A fake ECS agent: the introspection API served over a real socket.
+
+It follows the agent's source as ``ecs-agent-contract.md`` describes it
+(routes, the 12-character prefix rule, 400 on ambiguity and on both
+parameters, the empty-task 404 body, the catch-all document, Go's compact JSON)
+and it can misbehave on a schedule, so tests exercise the same code paths a
+real start-up race or outage would.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["Behaviour", "FakeAgent", "FakeContainer", "FakeTask", "RequestRecord"]
+
+ERROR_TASK = {"Arn": "", "KnownStatus": "", "Family": "", "Version": "", "Containers": None}
+CATCH_ALL = {"AvailableCommands": ["/v1/metadata", "/v1/tasks", "/license"]}
+THROTTLED = b"You have reached maximum request limit."
+
+
+def go_json(obj: Any) -> bytes:
+    """Encode as Go's encoding/json does: compact, no trailing newline, <>& escaped."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text.encode("utf-8")
+
+
+def random_docker_id() -> str:
+    return secrets.token_hex(32)
+
+
+@dataclass
+class FakeContainer:
+    name: str
+    docker_id: str = field(default_factory=random_docker_id)
+    image: str = "public.example/app:latest"
+    internal: bool = False  # pause containers: a lookup key, never listed
+
+    def to_v1(self, *, old_agent: bool) -> dict[str, Any]:
+        return {
+            ("DockerID" if old_agent else "DockerId"): self.docker_id,
+            "DockerName": f"ecs-{self.name}-{self.docker_id[:20]}",
+            "Name": self.name,
+            "Image": self.image,
+            "ImageID": "sha256:" + "0" * 64,
+        }
+
+
+@dataclass
+class FakeTask:
+    arn: str
+    family: str
+    version: str
+    containers: list[FakeContainer] = field(default_factory=list)
+    known_status: str = "RUNNING"
+    desired_status: str = "RUNNING"
+
+    def to_v1(self, *, old_agent: bool) -> dict[str, Any]:
+        return {
+            "Arn": self.arn,
+            "DesiredStatus": self.desired_status,
+            "KnownStatus": self.known_status,
+            "Family": self.family,
+            "Version": self.version,
+            "Containers": [c.to_v1(old_agent=old_agent) for c in self.containers if not c.internal],
+        }
+
+
+@dataclass
+class Behaviour:
+    """How the agent misbehaves. Durations count from ``FakeAgent.start()``.
+
+    ``down_for``: the port is bound but not listening, so connects are refused
+    (the agent is starting or re-registering). ``not_found_for``: container and
+    task lookups answer 404 (the Docker-create race). ``error_for`` /
+    ``error_status``: every request gets a 5xx with an empty body, as a handler
+    panic does. ``throttle_for``: 429 as TMDS's limiter sends it. ``delay``:
+    every answer waits this long. ``hang``: accept and never answer.
+    ``old_agent``: agent 1.19.0 quirks (``DockerID``, empty 400 bodies, no
+    Content-Type on ``/v1/tasks``). ``override``: a hook that may return a raw
+    ``(status, headers, body)`` for hostile-server tests.
+    """
+
+    down_for: float = 0.0
+    not_found_for: float = 0.0
+    error_for: float = 0.0
+    error_status: int = 500
+    throttle_for: float = 0.0
+    delay: float = 0.0
+    hang: bool = False
+    old_agent: bool = False
+    override: Callable[[str, str], tuple[int, dict[str, str], bytes] | None] | None = None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    at: float  # seconds since start()
+    method: str
+    path: str
+    query: str
+    status: int
+
+
+class FakeAgent:
+    """An introspection API on ``host:port`` (port 0 picks a free one).
+
+    Use as a context manager, or ``start()``/``stop()``. ``url`` is the base URL
+    to give ``SELFDISCOVER_AGENT_URL``; ``requests`` records every request.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        cluster: str = "default",
+        behaviour: Behaviour | None = None,
+        agent_version: str = "Amazon ECS Agent - v1.105.1 (8dfceca6)",
+        region: str = "us-west-2",
+        account: str = "111122223333",
+    ) -> None:
+        self.host = host
+        self.cluster = cluster
+        self.region = region
+        self.account = account
+        self.behaviour = behaviour or Behaviour()
+        self.agent_version = agent_version
+        self.container_instance_arn = (
+            f"arn:aws:ecs:{region}:{account}:container-instance/{cluster}/{secrets.token_hex(16)}"
+        )
+        self.tasks: list[FakeTask] = []
+        self.requests: list[RequestRecord] = []
+        self._lock = threading.Lock()
+        self._started = 0.0
+        self._stopping = threading.Event()
+        self._serving = False
+        self._server = _Server((host, port), _Handler, bind_and_activate=False)
+        self._server.agent = self
+        self._server.server_bind()  # reserve the port now; listen later
+        self.port: int = self._server.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def add_task(
+        self,
+        family: str,
+        version: str | int,
+        containers: list[FakeContainer] | None = None,
+        *,
+        task_id: str | None = None,
+        arn: str | None = None,
+        known_status: str = "RUNNING",
+    ) -> FakeTask:
+        task_id = task_id or secrets.token_hex(16)
+        arn = arn or f"arn:aws:ecs:{self.region}:{self.account}:task/{self.cluster}/{task_id}"
+        task = FakeTask(arn, family, str(version), containers or [], known_status=known_status)
+        with self._lock:
+            self.tasks.append(task)
+        return task
+
+    def add_container_task(
+        self, docker_id: str, family: str = "demo", version: str | int = 1, name: str = "app"
+    ) -> FakeTask:
+        """The common case: one task whose one container has ``docker_id``."""
+        return self.add_task(family, version, [FakeContainer(name, docker_id)])
+
+    def load_samples(self) -> None:
+        """Load the three tasks of the bundled ``introspection-v1-tasks.json``."""
+        from importlib import resources
+
+        text = (
+            resources.files("selfdiscover.testing") / "samples" / "introspection-v1-tasks.json"
+        ).read_text()
+        for t in json.loads(text)["Tasks"]:
+            cs = [FakeContainer(c["Name"], c["DockerId"], c.get("Image", "")) for c in t["Containers"]]
+            task = FakeTask(
+                t["Arn"], t["Family"], t["Version"], cs, t["KnownStatus"], t.get("DesiredStatus", "")
+            )
+            with self._lock:
+                self.tasks.append(task)
+
+    def request_count(self, path_prefix: str = "/") -> int:
+        with self._lock:
+            return sum(1 for r in self.requests if r.path.startswith(path_prefix))
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> FakeAgent:
+        self._started = time.monotonic()
+        if self.behaviour.down_for <= 0:
+            self._server.server_activate()  # listening before start() returns: no race
+        self._thread = threading.Thread(target=self._run, name="fake-agent", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        if self.behaviour.down_for > 0:
+            if self._stopping.wait(self.behaviour.down_for):
+                return
+            self._server.server_activate()
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._serving = True
+        self._server.serve_forever(poll_interval=0.05)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping.set()
+            serving = self._serving
+        if serving:
+            self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeAgent:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the API -------------------------------------------------------------
+
+    def _lookup_keys(self) -> list[tuple[str, FakeTask]]:
+        return [(c.docker_id, t) for t in self.tasks for c in t.containers]
+
+    def respond(self, method: str, target: str) -> tuple[int, dict[str, str], bytes]:
+        """Answer one request the way the agent's source does."""
+        b = self.behaviour
+        now = self.elapsed()
+        parts = urlsplit(target)
+        path = parts.path
+        if b.override is not None:
+            out = b.override(method, target)
+            if out is not None:
+                return out
+        if now < b.error_for:
+            return b.error_status, {"Connection": "close"}, b""
+        if now < b.throttle_for:
+            return 429, {"Content-Type": "text/plain; charset=utf-8"}, THROTTLED
+        cleaned = _clean_path(path)
+        if cleaned != path:
+            return 301, {"Location": cleaned + (f"?{parts.query}" if parts.query else "")}, b""
+        json_ct = {"Content-Type": "application/json"}
+        if path == "/v1/metadata":
+            meta = {
+                "Cluster": self.cluster,
+                "ContainerInstanceArn": self.container_instance_arn,
+                "Version": self.agent_version,
+            }
+            return 200, json_ct, go_json(meta)
+        if path == "/license":
+            return 200, {"Content-Type": "text/plain; charset=utf-8"}, b"Apache License 2.0 (fake)\n"
+        if path != "/v1/tasks":
+            return 200, {"Content-Type": "text/plain; charset=utf-8"}, go_json(CATCH_ALL)
+        return self._tasks(parse_qs(parts.query, keep_blank_values=True), now)
+
+    def _tasks(self, q: dict[str, list[str]], now: float) -> tuple[int, dict[str, str], bytes]:
+        b = self.behaviour
+        ct = {} if b.old_agent else {"Content-Type": "application/json"}
+        error = (ct, b"" if b.old_agent else go_json(ERROR_TASK))
+        with self._lock:
+            if "dockerid" in q and "taskarn" in q:
+                return 400, *error
+            if "taskarn" in q or "dockerid" in q:
+                if now < b.not_found_for:
+                    return 404, ct, go_json(ERROR_TASK)
+                if "taskarn" in q:
+                    found = [t for t in self.tasks if t.arn == q["taskarn"][0]]
+                    if not found:
+                        return 404, ct, go_json(ERROR_TASK)
+                    return 200, ct, go_json(found[0].to_v1(old_agent=b.old_agent))
+                wanted = q["dockerid"][0]
+                keys = self._lookup_keys()
+                if len(wanted) > 12:
+                    matches = [t for k, t in keys if k == wanted]
+                else:
+                    matches = [t for k, t in keys if k.startswith(wanted)]  # duplicates kept, as Go does
+                if not matches:
+                    return 404, ct, go_json(ERROR_TASK)
+                if len(matches) > 1:
+                    return 400, *error
+                return 200, ct, go_json(matches[0].to_v1(old_agent=b.old_agent))
+            tasks = [t.to_v1(old_agent=b.old_agent) for t in self.tasks]
+        return 200, ct, go_json({"Tasks": tasks})
+
+
+def _clean_path(path: str) -> str:
+    """Go's ServeMux redirects non-canonical paths (``//v1/tasks``) with 301."""
+    out: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(part)
+    cleaned = "/" + "/".join(out)
+    if path.endswith("/") and cleaned != "/":
+        cleaned += "/"
+    return cleaned
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    agent: FakeAgent
+
+    def server_bind(self) -> None:
+        if ":" in self.server_address[0]:
+            self.address_family = socket.AF_INET6
+            self.socket = socket.socket(self.address_family, self.socket_type)
+        super().server_bind()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-ecs-agent"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _any(self) -> None:
+        agent = self.server.agent
+        b = agent.behaviour
+        if b.hang:
+            agent._stopping.wait(3600)
+            self.close_connection = True
+            return
+        if b.delay > 0:
+            agent._stopping.wait(b.delay)
+        status, headers, body = agent.respond(self.command, self.path)
+        parts = urlsplit(self.path)
+        with agent._lock:
+            agent.requests.append(
+                RequestRecord(agent.elapsed(), self.command, parts.path, parts.query, status)
+            )
+        self.send_response_only(status)
+        self.send_header("Date", self.date_time_string())
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        if headers.get("Connection") == "close":
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _any
