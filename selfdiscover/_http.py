@@ -9,6 +9,7 @@ value the retry policy can classify.
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from dataclasses import dataclass
@@ -115,12 +116,13 @@ def get(
             left = deadline - time.monotonic()
             if left <= 0:
                 raise RetryableError(f"{host}:{port}: body still arriving at the deadline")
-            sock = getattr(getattr(r, "connection", None), "sock", None)
+            conn = getattr(r, "connection", None) or getattr(r, "_connection", None)
+            sock = getattr(conn, "sock", None)
             if sock is not None:
                 # Shrink each wait to what the deadline allows, so a drip-feeding
                 # server cannot push us past it by up to a whole read timeout.
                 sock.settimeout(max(0.001, min(timeout.read, left)))
-            chunk = r.read1(_CHUNK)
+            chunk = _read1(r)
             if not chunk:
                 break
             size += len(chunk)
@@ -128,7 +130,7 @@ def get(
                 raise AgentResponseError(f"body is over the {body_cap}-byte cap")
             chunks.append(chunk)
         clean = True
-    except urllib3.exceptions.HTTPError as e:
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as e:
         raise RetryableError(f"{host}:{port}: {_describe(e)} while reading the body") from None
     finally:
         if clean:
@@ -137,6 +139,17 @@ def get(
             r.close()  # a half-read or hostile connection is never reused
     headers = {k.lower(): v for k, v in r.headers.items()}
     return Response(r.status, b"".join(chunks), headers, time.monotonic() - start)
+
+
+def _read1(r: Any) -> bytes:
+    """Whatever has arrived, up to one chunk, without waiting for a full one:
+    ``read(n)`` would wait for n bytes, and a drip-feeding server could keep it
+    waiting for ever. urllib3 2 has ``read1``; on 1.26 the wrapped
+    ``http.client`` response has it."""
+    read1 = getattr(r, "read1", None)
+    if read1 is not None:
+        return read1(_CHUNK)  # type: ignore[no-any-return]
+    return r._fp.read1(_CHUNK)  # type: ignore[no-any-return]
 
 
 def _describe(e: Exception) -> str:

@@ -54,7 +54,8 @@ def call(
         if on_retry is not None and state.outcome is not None:
             exc = state.outcome.exception()
             if exc is not None:
-                on_retry(state.attempt_number + 1, exc, state.upcoming_sleep)
+                nxt = getattr(state, "next_action", None)
+                on_retry(state.attempt_number + 1, exc, float(getattr(nxt, "sleep", 0.0) or 0.0))
 
     def _stop(state: tenacity.RetryCallState) -> bool:
         return deadline - time.monotonic() <= _LAST_TRY

@@ -1,0 +1,164 @@
+"""The task's identity as a process-wide constant, in every key style.
+
+Log enrichment reads from here. The identity is resolved once (exported
+variables, then an env file, then an opt-in live ``discover()``) and never
+changes afterwards, so threads and asyncio tasks all see the same values
+without contextvars. Until it is known every key is present with ``""``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+
+from ._model import TaskInfo, parse_task_arn, to_variables
+
+# The canonical fields (suffixes of the exported variables) enrichment uses.
+FIELDS = (
+    "TASK_ARN",
+    "TASK_FAMILY",
+    "TASK_VERSION",
+    "TASK_ID",
+    "CLUSTER",
+    "CONTAINER_NAME",
+    "CONTAINER_ID",
+    "REGION",
+    "ACCOUNT_ID",
+    "AVAILABILITY_ZONE",
+    "LAUNCH_TYPE",
+)
+
+STYLES = ("flat", "otel", "datadog", "nested")
+
+_lock = threading.Lock()
+_identity: dict[str, str] | None = None
+_version = 0  # bumped when the identity becomes known, so caches can refresh
+
+
+def _from_env(environ: Mapping[str, str], prefix: str) -> dict[str, str]:
+    return {f: environ[prefix + f] for f in FIELDS if environ.get(prefix + f)}
+
+
+def _from_file(path: str, prefix: str) -> dict[str, str]:
+    """Read a json or docker-dialect file written by ``selfdiscover exec``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(1024 * 1024)
+    except (OSError, UnicodeDecodeError):
+        return {}
+    values: dict[str, str] = {}
+    if text.lstrip().startswith("{"):
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            return {}
+        if isinstance(obj, dict):
+            values = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, str)}
+    else:
+        for line in text.splitlines():
+            if line.startswith("#") or "=" not in line:
+                continue
+            k, _, v = line.partition("=")
+            values[k.strip()] = v
+    return _from_env(values, prefix)
+
+
+def set_identity(values: Mapping[str, str] | TaskInfo | None) -> None:
+    """Make ``values`` (canonical FIELDS -> str, or a TaskInfo) the process-wide identity."""
+    global _identity, _version
+    if isinstance(values, TaskInfo):
+        values = _from_env(to_variables(values, "X_"), "X_")
+    with _lock:
+        _identity = dict(values) if values is not None else None
+        _version += 1
+
+
+def resolve(
+    *, prefix: str = "ECS_", env_file: str | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, str] | None:
+    """Find the identity without network I/O: exported variables, then an env file."""
+    env = os.environ if environ is None else environ
+    found = _from_env(env, prefix)
+    if found.get("TASK_ARN"):
+        return found
+    from ._exec import DEFAULT_ENV_FILE
+
+    paths = [env_file] if env_file else [p for p in (env.get("SELFDISCOVER_ENV_FILE") or "").split(",") if p]
+    paths.append(DEFAULT_ENV_FILE)
+    for p in paths:
+        _, sep, rest = p.partition(":")
+        path = rest if sep and _ in ("docker", "json", "shell", "dotenv", "systemd") else p
+        found = _from_file(path.strip(), prefix)
+        if found.get("TASK_ARN"):
+            return found
+    return None
+
+
+def current() -> dict[str, str]:
+    """The identity, or {} while unknown."""
+    return _identity or {}
+
+
+def version() -> int:
+    return _version
+
+
+def tags(style: str = "flat", identity: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The identity as log keys in one style. Every key is always present."""
+    v = dict(current() if identity is None else identity)
+
+    def g(key: str) -> str:
+        return v.get(key, "")
+
+    if style == "flat":
+        return {"ecs_" + f.lower(): g(f) for f in FIELDS}
+    if style == "nested":
+        return {"ecs": {f.lower(): g(f) for f in FIELDS}}
+    if style == "datadog":
+        return {
+            "task_family": g("TASK_FAMILY"),
+            "task_version": g("TASK_VERSION"),
+            "task_arn": g("TASK_ARN"),
+            "ecs_cluster_name": g("CLUSTER"),
+            "ecs_container_name": g("CONTAINER_NAME"),
+        }
+    if style == "otel":
+        return dict(otel_resource_attributes(v, all_keys=True))
+    raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+
+
+def otel_resource_attributes(
+    identity: Mapping[str, str] | None = None, *, all_keys: bool = False
+) -> dict[str, str]:
+    """OpenTelemetry resource attributes (semantic conventions for AWS ECS),
+    including what the Python ECS detector leaves out: task ID, region,
+    account, availability zone, and the real container name and ID."""
+    v = dict(current() if identity is None else identity)
+    arn = v.get("TASK_ARN", "")
+    parsed = parse_task_arn(arn) if arn else None
+    cluster_arn = ""
+    if parsed and v.get("CLUSTER"):
+        cluster = v["CLUSTER"]
+        cluster_arn = (
+            cluster
+            if cluster.startswith("arn:")
+            else (f"arn:{parsed.partition}:ecs:{parsed.region}:{parsed.account}:cluster/{cluster}")
+        )
+    attrs = {
+        "cloud.provider": "aws" if v else "",
+        "cloud.platform": "aws_ecs" if v else "",
+        "cloud.region": v.get("REGION", ""),
+        "cloud.account.id": v.get("ACCOUNT_ID", ""),
+        "cloud.availability_zone": v.get("AVAILABILITY_ZONE", ""),
+        "aws.ecs.task.arn": arn,
+        "aws.ecs.task.family": v.get("TASK_FAMILY", ""),
+        "aws.ecs.task.revision": v.get("TASK_VERSION", ""),
+        "aws.ecs.task.id": v.get("TASK_ID", ""),
+        "aws.ecs.cluster.arn": cluster_arn,
+        "aws.ecs.launchtype": v.get("LAUNCH_TYPE", "").lower(),
+        "container.id": v.get("CONTAINER_ID", ""),
+        "container.name": v.get("CONTAINER_NAME", ""),
+    }
+    return attrs if all_keys else {k: x for k, x in attrs.items() if x}
