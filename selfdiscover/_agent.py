@@ -192,14 +192,18 @@ class AgentClient:
     def __post_init__(self) -> None:
         _http.split_base(self.url)  # fail early and clearly on a bad URL
 
+    def once(self, path: str, *, what: str, retry_not_found: bool, deadline: float) -> Any:
+        """One request, classified; no retries (the discovery ladder retries rounds)."""
+        resp = _http.get(self.url, path, timeout=self.timeout, deadline=deadline)
+        return classify(resp, what=what, retry_not_found=retry_not_found)
+
     def get_json(
         self, path: str, *, what: str, retry_not_found: bool = False, deadline: float | None = None
     ) -> Any:
         end = deadline if deadline is not None else time.monotonic() + self.timeout.total
 
         def once() -> Any:
-            resp = _http.get(self.url, path, timeout=self.timeout, deadline=end)
-            return classify(resp, what=what, retry_not_found=retry_not_found)
+            return self.once(path, what=what, retry_not_found=retry_not_found, deadline=end)
 
         try:
             return _retry.call(once, deadline=end, retry=self.retry, on_retry=self.on_retry)

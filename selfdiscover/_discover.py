@@ -8,16 +8,15 @@ is retried until the deadline and then reported as the agent's fault.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from . import _identity
-from ._agent import DEFAULT_AGENT_URL, AgentClient
-from ._errors import AgentUnavailableError, DiscoveryError, NotInECSError, SelfdiscoverError
+from . import _identity, _retry
+from ._errors import AgentUnavailableError, DiscoveryError, NotInECSError
 from ._model import TaskInfo
 from ._policy import Retry, Timeout
+from .sources import Context, Ladder, Source
 
 # Variables the agent (or Fargate) puts in every task container.
 ECS_VARIABLES = (
@@ -42,78 +41,116 @@ def ecs_evidence(environ: Mapping[str, str], proc_root: str = "/proc") -> list[s
     return reasons
 
 
+SOURCE_NAMES = ("agent-url", "tmde-v4", "tmde-v3", "metadata-file", "agent-localhost", "agent-gateway")
+DEFAULT_ORDER = SOURCE_NAMES
+
+
+def _make_sources(names: Sequence[str]) -> list[Source]:
+    from .sources import introspection, metadata_file, tmde
+
+    table: dict[str, Source] = {
+        "agent-url": introspection.ExplicitURL(),
+        "tmde-v4": tmde.V4(),
+        "tmde-v3": tmde.V3(),
+        "metadata-file": metadata_file.MetadataFile(),
+        "agent-localhost": introspection.Localhost(),
+        "agent-gateway": introspection.Gateway(),
+    }
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ValueError(f"unknown source {unknown[0]!r}; choose from {', '.join(SOURCE_NAMES)}")
+    return [table[n] for n in names]
+
+
+def source_order(environ: Mapping[str, str], sources: Sequence[str] | None = None) -> list[str]:
+    if sources is not None:
+        return list(sources)
+    raw = environ.get("SELFDISCOVER_SOURCES", "").strip()
+    return [s.strip() for s in raw.split(",") if s.strip()] if raw else list(DEFAULT_ORDER)
+
+
+def make_context(
+    *,
+    agent_url: str | None,
+    timeout: Timeout | float | None,
+    docker_id: str | None,
+    proc_root: str,
+    environ: Mapping[str, str] | None,
+) -> Context:
+    env = os.environ if environ is None else environ
+    if timeout is None:
+        timeout = Timeout.from_env(dict(env))
+    elif not isinstance(timeout, Timeout):
+        timeout = Timeout(total=float(timeout))
+    explicit_url = agent_url or env.get("SELFDISCOVER_AGENT_URL") or None
+    evidence = ecs_evidence(env, proc_root)
+    if docker_id is not None:
+        ident = _identity.Identity(docker_id, "argument", "passed by the caller")
+    else:
+        ident = _identity.identify(proc_root, env)
+    return Context(
+        environ=env,
+        proc_root=proc_root,
+        identity=ident,
+        timeout=timeout,
+        evidence=evidence,
+        agent_url=explicit_url,
+        in_ecs=bool(evidence or explicit_url),
+    )
+
+
 def discover(
     *,
     agent_url: str | None = None,
     timeout: Timeout | float | None = None,
     retry: Retry | None = None,
     docker_id: str | None = None,
+    sources: Sequence[str] | None = None,
     proc_root: str = "/proc",
     environ: Mapping[str, str] | None = None,
 ) -> TaskInfo:
     """Find the ECS task this process runs in.
 
+    Sources are tried in ``sources`` order (default ``SELFDISCOVER_SOURCES`` or
+    agent-url, tmde-v4, tmde-v3, metadata-file, agent-localhost,
+    agent-gateway), each once per round, rounds repeated with jittered
+    backoff until one answers or the deadline (``timeout``, default
+    ``SELFDISCOVER_TIMEOUT`` or 10 s) passes.
+
     Raises ``NotInECSError`` when nothing suggests ECS, and another
-    ``DiscoveryError`` when this is ECS but the task cannot be learned before
-    the deadline (``timeout``, default ``SELFDISCOVER_TIMEOUT`` or 10 s).
+    ``DiscoveryError`` when this is ECS but the task cannot be learned.
     """
-    env = os.environ if environ is None else environ
-    if timeout is None:
-        timeout = Timeout.from_env(dict(env))
-    elif not isinstance(timeout, Timeout):
-        timeout = Timeout(total=float(timeout))
+    ctx = make_context(
+        agent_url=agent_url, timeout=timeout, docker_id=docker_id, proc_root=proc_root, environ=environ
+    )
+    env = ctx.environ
     if retry is None:
         retry = Retry.from_env(dict(env))
-    deadline = time.monotonic() + timeout.total
+    deadline = time.monotonic() + ctx.timeout.total
+    ladder = Ladder(_make_sources(source_order(env, sources)))
+    return run_ladder(ladder, ctx, retry, deadline)
 
-    explicit_url = agent_url or env.get("SELFDISCOVER_AGENT_URL") or None
-    url = explicit_url or DEFAULT_AGENT_URL
-    evidence = ecs_evidence(env, proc_root)
 
-    rule = "argument"
-    if docker_id is None:
-        ident = _identity.identify(proc_root, env)
-        docker_id, rule = ident.container_id, ident.rule
-    if not docker_id:
-        if evidence:
+def run_ladder(ladder: Ladder, ctx: Context, retry: Retry, deadline: float) -> TaskInfo:
+    if not any(src.targets(ctx) for src in ladder.sources):
+        if ctx.in_ecs:
             raise DiscoveryError(
-                f"in ECS ({evidence[0]}) but no container ID in /proc/self/cgroup or "
-                "/proc/self/mountinfo; set SELFDISCOVER_DOCKER_ID"
+                f"in ECS ({ctx.evidence[0] if ctx.evidence else 'agent URL given'}) but no source applies: "
+                "no container ID in /proc/self/cgroup or mountinfo and no metadata endpoint variable; "
+                "set SELFDISCOVER_DOCKER_ID"
             )
-        raise NotInECSError("not running in ECS: no container ID in /proc/self/cgroup or mountinfo")
+        raise NotInECSError("not running in ECS: no container ID and no ECS metadata variables")
 
-    # Without evidence, one quick try: an absent agent means "not ECS", and a
-    # laptop should not wait ten seconds to learn that.
-    in_ecs = bool(evidence or explicit_url)
-    client = AgentClient(url, timeout=timeout, retry=retry if in_ecs else Retry(enabled=False))
+    def one_round() -> TaskInfo:
+        return ladder.round(ctx, deadline, ladder._retryable or None)
+
+    # Without evidence, one quick round: an absent agent means "not ECS", and
+    # a laptop should not wait ten seconds to learn that.
     try:
-        task = client.task_by_docker_id(docker_id, retry_not_found=in_ecs, deadline=deadline)
+        return _retry.call(one_round, deadline=deadline, retry=retry if ctx.in_ecs else Retry(enabled=False))
     except AgentUnavailableError as e:
-        if in_ecs:
-            raise AgentUnavailableError(
-                f"no answer from the ECS agent at {url} within {timeout.total:g}s: {e}"
-            ) from None
-        raise NotInECSError(f"not running in ECS: no agent at {url} ({e}) and no ECS variables") from None
-
-    # Cluster, instance and agent version: nice to have, never worth failing for.
-    meta = None
-    with contextlib.suppress(SelfdiscoverError):
-        meta = client.metadata(deadline=min(deadline, time.monotonic() + timeout.read))
-
-    container = task.container(docker_id)
-    # An ID read from a shared /etc/hostname mount may be the network
-    # namespace owner's (the pause container): keep it only if confirmed.
-    confirmed = container is not None or rule in ("override", "cgroup", "argument")
-    return TaskInfo(
-        arn=task.arn,
-        family=task.family,
-        version=task.version,
-        docker_id=(container.docker_id if container else docker_id) if confirmed else None,
-        container_name=container.name if container else None,
-        cluster=meta.cluster if meta else None,
-        known_status=task.known_status,
-        desired_status=task.desired_status,
-        container_instance_arn=meta.container_instance_arn if meta else None,
-        agent_version=meta.agent_semver if meta else None,
-        source=f"introspection {url}",
-    )
+        if not ctx.in_ecs:
+            raise NotInECSError(f"not running in ECS: no ECS variables, and {ladder.summary()}") from None
+        raise AgentUnavailableError(
+            f"no answer from any ECS metadata source within {ctx.timeout.total:g}s: {e}"
+        ) from None

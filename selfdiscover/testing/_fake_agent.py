@@ -10,10 +10,12 @@ real start-up race or outage would.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -43,6 +45,32 @@ class FakeContainer:
     docker_id: str = field(default_factory=random_docker_id)
     image: str = "public.example/app:latest"
     internal: bool = False  # pause containers: a lookup key, never listed
+    endpoint_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # the TMDE id: not the Docker ID
+
+    def to_v4(self, task: FakeTask, cluster: str, *, v3: bool = False) -> dict[str, Any]:
+        labels = {
+            "com.amazonaws.ecs.cluster": cluster,
+            "com.amazonaws.ecs.container-name": self.name,
+            "com.amazonaws.ecs.task-arn": task.arn,
+            "com.amazonaws.ecs.task-definition-family": task.family,
+            "com.amazonaws.ecs.task-definition-version": task.version,
+        }
+        obj: dict[str, Any] = {
+            "DockerId": self.docker_id,
+            "Name": self.name,
+            "DockerName": f"ecs-{task.family}-{task.version}-{self.name}-{self.docker_id[:20]}",
+            "Image": self.image,
+            "ImageID": "sha256:" + "0" * 64,
+            "Labels": labels,
+            "DesiredStatus": "RESOURCES_PROVISIONED" if self.internal else "RUNNING",
+            "KnownStatus": "RESOURCES_PROVISIONED" if self.internal else "RUNNING",
+            "Limits": {"CPU": 2, "Memory": 0},
+            "Type": "CNI_PAUSE" if self.internal else "NORMAL",
+        }
+        if not v3:
+            obj["ContainerARN"] = f"{task.arn.replace(':task/', ':container/')}/{self.endpoint_id}"
+        obj["Networks"] = [{"NetworkMode": "awsvpc", "IPv4Addresses": ["10.0.12.34"]}]
+        return obj
 
     def to_v1(self, *, old_agent: bool) -> dict[str, Any]:
         return {
@@ -62,6 +90,26 @@ class FakeTask:
     containers: list[FakeContainer] = field(default_factory=list)
     known_status: str = "RUNNING"
     desired_status: str = "RUNNING"
+    availability_zone: str = "us-west-2a"
+    launch_type: str = "EC2"
+
+    def to_task_metadata(self, cluster: str, *, v3: bool = False) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "Cluster": cluster,
+            "TaskARN": self.arn,
+            "Family": self.family,
+            "Revision": self.version,
+            "DesiredStatus": self.desired_status,
+            "KnownStatus": self.known_status,
+            "Limits": {"CPU": 0.5, "Memory": 1024},
+            "AvailabilityZone": self.availability_zone,
+        }
+        if not v3:
+            obj["LaunchType"] = self.launch_type
+        obj["Containers"] = [c.to_v4(self, cluster, v3=v3) for c in self.containers]
+        if not v3:
+            obj["FaultInjectionEnabled"] = False
+        return obj
 
     def to_v1(self, *, old_agent: bool) -> dict[str, Any]:
         return {
@@ -142,6 +190,9 @@ class FakeAgent:
         self._started = 0.0
         self._stopping = threading.Event()
         self._serving = False
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self.tmde_rate = 40.0
+        self.tmde_burst = 60
         self._server = _Server((host, port), _Handler, bind_and_activate=False)
         self._server.agent = self
         self._server.server_bind()  # reserve the port now; listen later
@@ -242,7 +293,62 @@ class FakeAgent:
     def _lookup_keys(self) -> list[tuple[str, FakeTask]]:
         return [(c.docker_id, t) for t in self.tasks for c in t.containers]
 
-    def respond(self, method: str, target: str) -> tuple[int, dict[str, str], bytes]:
+    def metadata_uri(self, container: FakeContainer, version: int = 4) -> str:
+        """What the agent injects as ``ECS_CONTAINER_METADATA_URI[_V4]`` for ``container``."""
+        return f"{self.url}/v{version}/{container.endpoint_id}"
+
+    def write_metadata_file(
+        self, path: str, task: FakeTask, container: FakeContainer, ready_after: float = 0.0
+    ) -> None:
+        """Write the container metadata file as the agent does: first without
+        ``MetadataFileStatus`` (INITIAL), then READY after ``ready_after`` s,
+        each time atomically (temp file + rename)."""
+        base: dict[str, Any] = {
+            "Cluster": self.cluster,
+            "ContainerInstanceARN": self.container_instance_arn,
+            "TaskARN": task.arn,
+            "TaskDefinitionFamily": task.family,
+            "TaskDefinitionRevision": task.version,
+            "ContainerName": container.name,
+        }
+
+        def write(obj: dict[str, Any]) -> None:
+            tmp = f"{path}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(obj, f, indent="\t")
+            os.replace(tmp, path)
+
+        write(base)
+        ready = {
+            **base,
+            "ContainerID": container.docker_id,
+            "DockerContainerName": f"/ecs-{task.family}-{task.version}-{container.name}",
+            "MetadataFileStatus": "READY",
+            "AvailabilityZone": task.availability_zone,
+        }
+        if ready_after <= 0:
+            write(ready)
+            return
+        timer = threading.Timer(ready_after, write, args=(ready,))
+        timer.daemon = True
+        timer.start()
+
+    def _throttled(self, client: str, path: str) -> bool:
+        """TMDS's token bucket per (client IP, path): 40/s steady, burst 60."""
+        now = time.monotonic()
+        key = (client, path)
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.tmde_burst), now))
+            tokens = min(float(self.tmde_burst), tokens + (now - last) * self.tmde_rate)
+            if tokens < 1:
+                self._buckets[key] = (tokens, now)
+                return True
+            self._buckets[key] = (tokens - 1, now)
+            return False
+
+    def respond(
+        self, method: str, target: str, client: str = "127.0.0.1"
+    ) -> tuple[int, dict[str, str], bytes]:
         """Answer one request the way the agent's source does."""
         b = self.behaviour
         now = self.elapsed()
@@ -259,6 +365,10 @@ class FakeAgent:
         cleaned = _clean_path(path)
         if cleaned != path:
             return 301, {"Location": cleaned + (f"?{parts.query}" if parts.query else "")}, b""
+        if path.startswith(("/v3/", "/v4/")) or path in ("/v3", "/v4"):
+            if self._throttled(client, path):
+                return 429, {"Content-Type": "text/plain; charset=utf-8"}, THROTTLED
+            return self._tmde(path, now)
         json_ct = {"Content-Type": "application/json"}
         if path == "/v1/metadata":
             meta = {
@@ -272,6 +382,43 @@ class FakeAgent:
         if path != "/v1/tasks":
             return 200, {"Content-Type": "text/plain; charset=utf-8"}, go_json(CATCH_ALL)
         return self._tasks(parse_qs(parts.query, keep_blank_values=True), now)
+
+    def _tmde(self, path: str, now: float) -> tuple[int, dict[str, str], bytes]:
+        version, _, rest = path[1:].partition("/")
+        endpoint_id, _, sub = rest.partition("/")
+        v3 = version == "v3"
+        if rest.endswith("/"):  # gorilla/mux: a trailing slash is another route
+            return 404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n"
+        found = None
+        with self._lock:
+            for t in self.tasks:
+                for c in t.containers:
+                    if c.endpoint_id == endpoint_id and endpoint_id:
+                        found = (t, c)
+        ct = {"Content-Type": "application/json"}
+        label = "V3" if v3 else "V4"
+        # v3 (and v4 before agent 1.71) answer an unknown id with 500; v4 with 404.
+        missing = 500 if v3 else 404
+        if sub in ("", "task", "taskWithTags") and (found is None or now < self.behaviour.not_found_for):
+            what = "container" if sub == "" else "task"
+            msg = (
+                (
+                    f"{label} container metadata handler: unable to get container ID from request: "
+                    f"unable to get docker ID from v3 endpoint ID: {endpoint_id}"
+                )
+                if what == "container"
+                else (
+                    f"{label} task metadata handler: unable to get task arn from request: "
+                    f"unable to get task Arn from v3 endpoint ID: {endpoint_id}"
+                )
+            )
+            return missing, ct, go_json(msg)
+        assert found is not None or sub not in ("", "task", "taskWithTags")
+        if found is not None and sub == "":
+            return 200, ct, go_json(found[1].to_v4(found[0], self.cluster, v3=v3))
+        if found is not None and sub in ("task", "taskWithTags"):
+            return 200, ct, go_json(found[0].to_task_metadata(self.cluster, v3=v3))
+        return 404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n"
 
     def _tasks(self, q: dict[str, list[str]], now: float) -> tuple[int, dict[str, str], bytes]:
         b = self.behaviour
@@ -349,7 +496,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if b.delay > 0:
             agent._stopping.wait(b.delay)
-        status, headers, body = agent.respond(self.command, self.path)
+        status, headers, body = agent.respond(self.command, self.path, self.client_address[0])
         parts = urlsplit(self.path)
         with agent._lock:
             agent.requests.append(

@@ -1,0 +1,105 @@
+"""The agent's introspection API, at an explicit URL, at localhost (host
+network mode), or at the default gateway (bridge mode, where ecs-init's
+iptables rules let the docker0 bridge reach port 51678)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+import time
+from urllib.parse import quote
+
+from .._agent import AgentClient, parse_task
+from .._errors import SelfdiscoverError
+from .._identity import read_bounded
+from .._model import TaskInfo
+from .._policy import Retry
+from . import Context
+
+AGENT_PORT = 51678
+
+
+def parse_default_gateway(route_text: str) -> str | None:
+    """The IPv4 default gateway from ``/proc/net/route`` text, or ``None``.
+
+    Columns: Iface Destination Gateway Flags ...; addresses are little-endian
+    hex. The default route has Destination 0 and the RTF_GATEWAY flag (0x2).
+    """
+    for line in route_text.splitlines()[1:200]:
+        cols = line.split()
+        if len(cols) < 4 or cols[1] != "00000000":
+            continue
+        try:
+            flags = int(cols[3], 16)
+            gw = int(cols[2], 16)
+        except ValueError:
+            continue
+        if flags & 0x2 and 0 < gw <= 0xFFFFFFFF:
+            return socket.inet_ntoa(struct.pack("<I", gw))
+    return None
+
+
+class _Introspection:
+    def fetch(self, ctx: Context, target: str, deadline: float) -> TaskInfo:
+        docker_id = ctx.identity.container_id
+        assert docker_id
+        client = AgentClient(target, timeout=ctx.timeout, retry=Retry(enabled=False))
+        task = parse_task(
+            client.once(
+                "/v1/tasks?dockerid=" + quote(docker_id, safe=""),
+                what=f"container {docker_id}",
+                retry_not_found=ctx.in_ecs,
+                deadline=deadline,
+            )
+        )
+        meta = None
+        with contextlib.suppress(SelfdiscoverError):
+            meta = client.metadata(deadline=min(deadline, time.monotonic() + ctx.timeout.read))
+        container = task.container(docker_id)
+        # An ID read from a shared /etc/hostname mount may be the network
+        # namespace owner's (the pause container): keep it only if confirmed.
+        confirmed = container is not None or ctx.identity.rule in ("override", "cgroup", "argument")
+        return TaskInfo(
+            arn=task.arn,
+            family=task.family,
+            version=task.version,
+            docker_id=(container.docker_id if container else docker_id) if confirmed else None,
+            container_name=container.name if container else None,
+            cluster=meta.cluster if meta else None,
+            known_status=task.known_status,
+            desired_status=task.desired_status,
+            container_instance_arn=meta.container_instance_arn if meta else None,
+            agent_version=meta.agent_semver if meta else None,
+            source=f"introspection {target}",
+        )
+
+
+class ExplicitURL(_Introspection):
+    name = "agent-url"
+
+    def targets(self, ctx: Context) -> list[str]:
+        return [ctx.agent_url] if ctx.agent_url and ctx.identity.container_id else []
+
+
+class Localhost(_Introspection):
+    name = "agent-localhost"
+
+    def targets(self, ctx: Context) -> list[str]:
+        if ctx.agent_url or not ctx.identity.container_id:
+            return []
+        return [f"http://localhost:{AGENT_PORT}"]
+
+
+class Gateway(_Introspection):
+    """Only with evidence of ECS: outside ECS the gateway is somebody's router."""
+
+    name = "agent-gateway"
+
+    def targets(self, ctx: Context) -> list[str]:
+        if ctx.agent_url or not ctx.identity.container_id or not ctx.evidence:
+            return []
+        text = read_bounded(os.path.join(ctx.proc_root, "net", "route"), 64 * 1024)
+        gw = parse_default_gateway(text or "")
+        return [f"http://{gw}:{AGENT_PORT}"] if gw else []

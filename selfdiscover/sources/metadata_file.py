@@ -1,0 +1,59 @@
+"""The container metadata file (``ECS_CONTAINER_METADATA_FILE``, opt-in on the
+agent with ``ECS_ENABLE_CONTAINER_METADATA``). The agent writes it before the
+container starts and rewrites it with ``"MetadataFileStatus": "READY"`` just
+after; until then it is retried like any other start-up race."""
+
+from __future__ import annotations
+
+import json
+
+from .._agent import _FAMILY_RE, _REVISION_RE, _str
+from .._errors import AgentResponseError, RetryableError
+from .._identity import read_bounded
+from .._model import TaskInfo
+from . import Context
+
+_MAX_FILE = 1024 * 1024
+
+
+def parse_metadata_file(text: str, *, source: str) -> TaskInfo:
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        raise RetryableError("metadata file is not (yet) valid JSON") from None
+    if not isinstance(obj, dict):
+        raise AgentResponseError("metadata file is not a JSON object")
+    if obj.get("MetadataFileStatus") != "READY":
+        raise RetryableError("metadata file is not READY yet")
+    where = "metadata file"
+    arn = _str(obj, "TaskARN", required=True, where=where)
+    family = _str(obj, "TaskDefinitionFamily", required=True, where=where)
+    revision = _str(obj, "TaskDefinitionRevision", required=True, where=where)
+    assert arn and family and revision
+    if not arn.startswith("arn:") or not _FAMILY_RE.fullmatch(family) or not _REVISION_RE.fullmatch(revision):
+        raise AgentResponseError("metadata file TaskARN, family or revision is malformed")
+    return TaskInfo(
+        arn=arn,
+        family=family,
+        version=revision,
+        docker_id=_str(obj, "ContainerID", where=where),
+        container_name=_str(obj, "ContainerName", where=where),
+        cluster=_str(obj, "Cluster", where=where),
+        container_instance_arn=_str(obj, "ContainerInstanceARN", where=where),
+        availability_zone=_str(obj, "AvailabilityZone", where=where),
+        source=source,
+    )
+
+
+class MetadataFile:
+    name = "metadata-file"
+
+    def targets(self, ctx: Context) -> list[str]:
+        path = (ctx.environ.get("ECS_CONTAINER_METADATA_FILE") or "").strip()
+        return [path] if path else []
+
+    def fetch(self, ctx: Context, target: str, deadline: float) -> TaskInfo:
+        text = read_bounded(target, _MAX_FILE)
+        if text is None:
+            raise RetryableError("metadata file cannot be read (yet)")
+        return parse_metadata_file(text, source=f"{self.name} {target}")
