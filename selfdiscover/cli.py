@@ -211,6 +211,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--old-agent", action="store_true", help="agent 1.19.0 quirks")
 
     p = sub.add_parser(
+        "doctor",
+        help="try every source once and explain what works",
+        description="Run inside a misbehaving container: the container ID and how it was found, every "
+        "source tried with latency and outcome, hints, and what would be written. Exit 0 only when "
+        "discovery works and all answers agree.",
+    )
+    _add_verbosity(p)
+    _add_discovery_options(p)
+
+    p = sub.add_parser(
+        "emulate",
+        help="serve the introspection API from the containers Docker runs (needs the docker extra)",
+        description="A local ECS agent for laptops: answers /v1/tasks from the com.amazonaws.ecs.* labels "
+        "of running containers, read through the Docker Engine API. Prints its URL on stdout.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=51678)
+
+    p = sub.add_parser(
         "demo",
         help="run the shim end to end against the bundled fake agent",
         description="Start a fake agent on loopback, run 'selfdiscover exec' against it "
@@ -235,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "show": cmd_show,
         "agent": cmd_agent,
         "fake-agent": cmd_fake_agent,
+        "doctor": cmd_doctor,
+        "emulate": cmd_emulate,
         "demo": cmd_demo,
     }[args.cmd]
     try:
@@ -387,9 +408,6 @@ def cmd_agent(args: argparse.Namespace, diag: Diag) -> int:
 
 
 def cmd_fake_agent(args: argparse.Namespace, diag: Diag) -> int:
-    import signal
-    import threading
-
     from .testing import Behaviour, FakeAgent, FakeContainer
 
     behaviour = Behaviour(
@@ -415,6 +433,33 @@ def cmd_fake_agent(args: argparse.Namespace, diag: Diag) -> int:
             return EX_USAGE
         family, revision, name, docker_id = parts
         agent.add_task(family, revision, [FakeContainer(name, docker_id)])
+    return _serve_until_signal(agent)
+
+
+def cmd_demo(args: argparse.Namespace, diag: Diag) -> int:
+    from ._demo import run_demo
+
+    return run_demo(diag)
+
+
+def cmd_doctor(args: argparse.Namespace, diag: Diag) -> int:
+    from ._doctor import run_doctor
+    from ._exec import trap_stop_signals
+
+    trap_stop_signals()
+    return run_doctor(
+        sys.stdout,
+        agent_url=args.agent_url,
+        timeout=args.timeout,
+        docker_id=args.docker_id,
+        prefix=args.prefix,
+    )
+
+
+def _serve_until_signal(agent: Any) -> int:
+    import signal
+    import threading
+
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -427,7 +472,15 @@ def cmd_fake_agent(args: argparse.Namespace, diag: Diag) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace, diag: Diag) -> int:
-    from ._demo import run_demo
-
-    return run_demo(diag)
+def cmd_emulate(args: argparse.Namespace, diag: Diag) -> int:
+    try:
+        from .testing._docker_emulator import DockerAgent
+    except ImportError as e:
+        diag.error(f"emulate needs the docker extra (pip install 'selfdiscover[docker]'): {e}")
+        return EX_UNAVAILABLE
+    try:
+        agent = DockerAgent(args.host, args.port)
+    except OSError as e:
+        diag.error(f"cannot bind {args.host}:{args.port}: {e.strerror or e}")
+        return EX_UNAVAILABLE
+    return _serve_until_signal(agent)

@@ -195,3 +195,46 @@ def test_in_ecs_without_any_usable_source(proc: Path) -> None:
     assert not isinstance(e.value, NotInECSError)
     with pytest.raises(NotInECSError):
         discover(environ={}, proc_root=str(proc))
+
+
+def test_doctor_reports_agreement_disagreement_and_hints(
+    agent: FakeAgent, proc: Path, tmp_path: Path, blackhole: str
+) -> None:
+    import io
+
+    from selfdiscover._doctor import run_doctor
+
+    me = FakeContainer("app")
+    task = agent.add_task("doc", 6, [me])
+    path = tmp_path / "m.json"
+    agent.write_metadata_file(str(path), task, me)
+    env = {"ECS_CONTAINER_METADATA_URI_V4": agent.metadata_uri(me), "ECS_CONTAINER_METADATA_FILE": str(path)}
+    out = io.StringIO()
+    assert run_doctor(out, agent_url=None, timeout=2, docker_id=None, environ=env, proc_root=str(proc)) == 0
+    text = out.getvalue()
+    assert "+ tmde-v4" in text and "+ metadata-file" in text and "ECS_TASK_FAMILY=doc" in text
+    assert "result: OK (2 source(s)" in text
+
+    other = FakeContainer("intruder")
+    agent.add_task("else", 1, [other])
+    env["ECS_CONTAINER_METADATA_URI_V4"] = agent.metadata_uri(other)
+    out = io.StringIO()
+    assert run_doctor(out, agent_url=None, timeout=2, docker_id=None, environ=env, proc_root=str(proc)) == 1
+    assert (
+        "disagree" in out.getvalue() and "family='doc'" in out.getvalue() and "says 'else'" in out.getvalue()
+    )
+
+    # A dropped gateway port gets the bridge-mode hint.
+    (proc / "net" / "route").write_text(_route("127.0.0.3"))
+    env = {"AWS_EXECUTION_ENV": "AWS_ECS_EC2", "SELFDISCOVER_SOURCES": "agent-url,agent-gateway"}
+    out = io.StringIO()
+    rc = run_doctor(
+        out,
+        agent_url=blackhole,
+        timeout=Timeout(connect=0.2, read=0.5, total=1).total,
+        docker_id=random_docker_id(),
+        environ=env,
+        proc_root=str(proc),
+    )
+    assert rc == 1
+    assert "x agent-url" in out.getvalue() and "hint:" in out.getvalue()

@@ -1,0 +1,137 @@
+"""``selfdiscover doctor``: everything discovery would try, tried once each, in
+plain words, with a hint for each failure. Run it inside the misbehaving
+container; exit 0 only when discovery works and every answer agrees."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import TextIO
+
+from ._discover import _make_sources, make_context, source_order
+from ._errors import DiscoveryError, EnvFileError
+from ._model import TaskInfo, to_variables
+from .sources import Context
+
+_SKIP_REASONS = {
+    "agent-url": "SELFDISCOVER_AGENT_URL is not set (or no container ID)",
+    "tmde-v4": "ECS_CONTAINER_METADATA_URI_V4 is not set (agent older than 1.39, or not ECS)",
+    "tmde-v3": "ECS_CONTAINER_METADATA_URI is not set (agent older than 1.21, or not ECS)",
+    "metadata-file": "ECS_CONTAINER_METADATA_FILE is not set (ECS_ENABLE_CONTAINER_METADATA is off)",
+    "agent-localhost": "no container ID to ask about, or an explicit agent URL replaces it",
+    "agent-gateway": "no evidence of ECS, no default route in /proc/net/route, or no container ID",
+}
+
+
+def hint(source: str, detail: str, ctx: Context) -> str:
+    d = detail.lower()
+    if source == "agent-gateway" and ("timed out" in d or "refused" in d):
+        return (
+            "bridge mode and the gateway drops port 51678: set ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=true "
+            "on the instance, or rely on the v4 endpoint"
+        )
+    if source == "agent-localhost" and ("refused" in d or "timed out" in d):
+        return "the agent listens on the host: localhost reaches it only in host network mode"
+    if "404" in d and source.startswith("agent"):
+        if ctx.identity.rule.startswith("mountinfo"):
+            return (
+                "the agent does not know this ID; an ID from mountinfo may be another container's "
+                "(shared network namespace): set SELFDISCOVER_DOCKER_ID or use the v4 endpoint"
+            )
+        return "the agent does not know this container (yet): not an ECS task, or the start-up race"
+    if source.startswith("tmde") and ("404" in d or "500" in d):
+        return "the endpoint does not know this container yet (start-up race) or the URI is stale"
+    if "429" in d:
+        return "throttled by the task metadata endpoint (40 requests/s per path): something polls it hard"
+    if "not ready" in d:
+        return "the agent has not marked the metadata file READY yet (usually within a second of start)"
+    if "refused" in d:
+        return "nothing listens there"
+    if "timed out" in d:
+        return "packets are dropped (firewall) or the server hangs"
+    return "see the detail"
+
+
+def _pid1_note() -> str:
+    try:
+        import psutil  # only the doctor pays for it
+
+        me = os.getpid()
+        if me == 1:
+            return "this process is PID 1 (no init): the shim execs, so the app becomes PID 1"
+        return f"PID 1 is {psutil.Process(1).name()!r}"
+    except Exception as e:
+        return f"PID 1 unknown ({type(e).__name__})"
+
+
+def run_doctor(
+    out: TextIO,
+    *,
+    agent_url: str | None,
+    timeout: float | None,
+    docker_id: str | None,
+    prefix: str = "ECS_",
+    environ: Mapping[str, str] | None = None,
+    proc_root: str = "/proc",
+) -> int:
+    env = os.environ if environ is None else environ
+    try:
+        ctx = make_context(
+            agent_url=agent_url, timeout=timeout, docker_id=docker_id, proc_root=proc_root, environ=env
+        )
+        sources = _make_sources(source_order(env))
+    except ValueError as e:
+        out.write(f"configuration error: {e}\n")
+        return 2
+
+    w = out.write
+    ident = ctx.identity
+    w(f"container ID: {ident.container_id or 'not found'} (rule: {ident.rule})\n  {ident.detail}\n")
+    w("evidence of ECS: " + ("; ".join(ctx.evidence) if ctx.evidence else "none") + "\n")
+    w(f"process: {_pid1_note()}\n")
+    w(f"deadline per source here: {min(ctx.timeout.total, 5.0):g}s\n\nsources, in order:\n")
+
+    answers: list[TaskInfo] = []
+    problems: list[str] = []
+    for src in sources:
+        targets = src.targets(ctx)
+        if not targets:
+            w(f"  - {src.name}: skipped: {_SKIP_REASONS.get(src.name, 'does not apply')}\n")
+            continue
+        for target in targets:
+            t0 = time.monotonic()
+            try:
+                info = src.fetch(ctx, target, time.monotonic() + min(ctx.timeout.total, 5.0))
+            except DiscoveryError as e:
+                ms = (time.monotonic() - t0) * 1000
+                w(f"  x {src.name} {target}: {e} ({ms:.0f} ms)\n    hint: {hint(src.name, str(e), ctx)}\n")
+                continue
+            ms = (time.monotonic() - t0) * 1000
+            w(f"  + {src.name} {target}: {info.task_definition} {info.arn} ({ms:.0f} ms)\n")
+            answers.append(info)
+
+    if not answers:
+        w("\nresult: FAILED: no source answered\n")
+        return 1
+    first = answers[0]
+    for other in answers[1:]:
+        for field in ("arn", "family", "version"):
+            if getattr(other, field) != getattr(first, field):
+                problems.append(
+                    f"{other.source} says {field}={getattr(other, field)!r}, "
+                    f"{first.source} says {getattr(first, field)!r}"
+                )
+    w(f"\nanswer (from {first.source}):\n")
+    from . import envfile
+
+    try:
+        for line in envfile.render(to_variables(first, prefix), "docker").splitlines():
+            w(f"  {line}\n")
+    except EnvFileError as e:
+        problems.append(str(e))
+    if problems:
+        w("\nresult: FAILED: the sources disagree:\n" + "".join(f"  {p}\n" for p in problems))
+        return 1
+    w(f"\nresult: OK ({len(answers)} source(s) answered and agree)\n")
+    return 0
