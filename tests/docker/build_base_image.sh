@@ -6,7 +6,13 @@
 #   debootstrap --variant=minbase (Debian mirror read from the host's apt
 #   sources at run time)  ->  tar  ->  docker import
 #
-# Skipped when the tag already exists (set FORCE=1 to rebuild).
+# Also in the image: Debian's python3-pip (to install a locally built
+# selfdiscover wheel offline: --no-index --no-deps) and python3-docker (the
+# Docker Engine API client the agent emulator uses).
+#
+# Skipped when the tag already exists and was built from the same package list
+# (the list is kept in the image label selfdiscover.base.packages, so a changed
+# list rebuilds instead of reusing a stale image). FORCE=1 always rebuilds.
 #
 # Environment:
 #   IMAGE            tag to build            (default selfdiscover-base:bookworm)
@@ -27,7 +33,7 @@ if [[ -z "$SUITE" ]]; then
     SUITE="${SUITE:-bookworm}"
 fi
 IMAGE="${IMAGE:-selfdiscover-base:${SUITE}}"
-PACKAGES="python3,python3-urllib3,python3-tenacity,python3-psutil${EXTRA_PACKAGES:+,${EXTRA_PACKAGES}}"
+PACKAGES="python3,python3-urllib3,python3-tenacity,python3-psutil,python3-pip,python3-docker${EXTRA_PACKAGES:+,${EXTRA_PACKAGES}}"
 DEBOOTSTRAP_CACHE="${DEBOOTSTRAP_CACHE-/var/cache/selfdiscover-debootstrap}"
 
 log() { printf '[build_base_image] %s\n' "$*" >&2; }
@@ -39,9 +45,13 @@ elapsed() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }
 [[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap needs it)"
 "$DOCKER" info >/dev/null 2>&1 || die "no Docker engine reachable with '$DOCKER' (run .ci/docker.sh first)"
 
-if [[ "${FORCE:-0}" != 1 ]] && "$DOCKER" image inspect "$IMAGE" >/dev/null 2>&1; then
-    log "image $IMAGE already exists, skipping ($(elapsed) s); FORCE=1 rebuilds"
-    exit 0
+if [[ "${FORCE:-0}" != 1 ]] && have="$("$DOCKER" image inspect \
+        -f '{{index .Config.Labels "selfdiscover.base.packages"}}' "$IMAGE" 2>/dev/null)"; then
+    if [[ "$have" == "$PACKAGES" ]]; then
+        log "image $IMAGE already exists, skipping ($(elapsed) s); FORCE=1 rebuilds"
+        exit 0
+    fi
+    log "image $IMAGE exists but was built from packages '$have', not '$PACKAGES': rebuilding"
 fi
 
 if ! command -v debootstrap >/dev/null 2>&1; then
@@ -165,13 +175,14 @@ tar --numeric-owner --xattrs -C "$ROOTFS" -c . | "$DOCKER" import \
     --change 'ENV LANG=C.UTF-8' \
     --change 'LABEL org.opencontainers.image.title=selfdiscover-base' \
     --change "LABEL selfdiscover.base.suite=$SUITE" \
+    --change "LABEL selfdiscover.base.packages=$PACKAGES" \
     --change 'CMD ["python3"]' \
     --message "debootstrap --variant=minbase $SUITE + $PACKAGES" \
     - "$IMAGE" >/dev/null
 
 # --- sanity check in a real container (no network) -------------------------------
 if ! versions="$("$DOCKER" run --rm --network none "$IMAGE" python3 -c \
-        'import sys, urllib3, tenacity, psutil; print("python", sys.version.split()[0], "urllib3", urllib3.__version__, "psutil", psutil.__version__)')"; then
+        'import sys, urllib3, tenacity, psutil, docker; print("python", sys.version.split()[0], "urllib3", urllib3.__version__, "psutil", psutil.__version__, "docker", docker.__version__)')"; then
     "$DOCKER" rmi "$IMAGE" >/dev/null 2>&1 || true
     die "python3 or a dependency does not import in $IMAGE; image removed"
 fi
