@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._exec import (
@@ -357,46 +357,34 @@ def cmd_show(args: argparse.Namespace, diag: Diag) -> int:
 
 
 def cmd_agent(args: argparse.Namespace, diag: Diag) -> int:
-    from ._agent import DEFAULT_AGENT_URL, AgentClient
+    from urllib.parse import quote
+
+    from ._agent import DEFAULT_AGENT_URL, AgentClient, parse_metadata, parse_task, parse_tasks
     from ._errors import SelfdiscoverError
     from ._policy import Timeout
 
     if args.agent_cmd is None:
         diag.error("agent needs a call: metadata or tasks")
         return EX_USAGE
-    try:
-        client = AgentClient(
-            args.agent_url or DEFAULT_AGENT_URL,
-            timeout=Timeout(total=args.timeout) if args.timeout else Timeout.from_env(),
+    # (path, what, validator): a body that breaks the contract is an error, not output.
+    call: tuple[str, str, Callable[[Any], object]]
+    if args.agent_cmd == "metadata":
+        call = ("/v1/metadata", "metadata", parse_metadata)
+    elif args.taskarn:
+        call = ("/v1/tasks?taskarn=" + quote(args.taskarn, safe=":/"), f"task {args.taskarn}", parse_task)
+    elif args.dockerid:
+        call = (
+            "/v1/tasks?dockerid=" + quote(args.dockerid, safe=""),
+            f"container {args.dockerid}",
+            parse_task,
         )
-        if args.agent_cmd == "metadata":
-            obj = client.get_json("/v1/metadata", what="metadata")
-            from ._agent import parse_metadata
-
-            parse_metadata(obj)  # validate before printing: a bad body is an error, not output
-        elif getattr(args, "taskarn", None):
-            from urllib.parse import quote
-
-            from ._agent import parse_task
-
-            obj = client.get_json(
-                "/v1/tasks?taskarn=" + quote(args.taskarn, safe=":/"), what=f"task {args.taskarn}"
-            )
-            parse_task(obj)
-        elif getattr(args, "dockerid", None):
-            from urllib.parse import quote
-
-            from ._agent import parse_task
-
-            obj = client.get_json(
-                "/v1/tasks?dockerid=" + quote(args.dockerid, safe=""), what=f"container {args.dockerid}"
-            )
-            parse_task(obj)
-        else:
-            from ._agent import parse_tasks
-
-            obj = client.get_json("/v1/tasks", what="task list")
-            parse_tasks(obj)
+    else:
+        call = ("/v1/tasks", "task list", parse_tasks)
+    path, what, validate = call
+    try:
+        timeout = Timeout(total=args.timeout) if args.timeout else Timeout.from_env()
+        obj = AgentClient(args.agent_url or DEFAULT_AGENT_URL, timeout=timeout).get_json(path, what=what)
+        validate(obj)
     except SelfdiscoverError as e:
         diag.error(str(e))
         return EX_UNAVAILABLE
