@@ -74,8 +74,8 @@ def _str(obj: dict[str, Any], key: str, *, required: bool = False, where: str = 
         raise AgentResponseError(f"{where} {key!r} is {type(value).__name__}, not a string")
     if len(value) > _MAX_STR:
         raise AgentResponseError(f"{where} {key!r} is {len(value)} characters long")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise AgentResponseError(f"{where} {key!r} contains control characters")
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise AgentResponseError(f"{where} {key!r} contains control characters or lone surrogates")
     return value
 
 

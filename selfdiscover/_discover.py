@@ -126,8 +126,8 @@ def discover(
     env = ctx.environ
     if retry is None:
         retry = Retry.from_env(dict(env))
-    deadline = time.monotonic() + ctx.timeout.total
     ladder = Ladder(_make_sources(source_order(env, sources)))
+    deadline = time.monotonic() + ctx.timeout.total
     return run_ladder(ladder, ctx, retry, deadline)
 
 

@@ -40,9 +40,15 @@ def _die_on_signal(signum: int, frame: FrameType | None) -> None:
     os._exit(128 + signum)
 
 
+_IGNORED: set[int] = set()
+
+
 def trap_stop_signals() -> None:
     for sig in _STOP_SIGNALS:
-        signal.signal(sig, _die_on_signal)
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            _IGNORED.add(sig)  # nohup and background jobs: a shell's exec keeps it ignored
+        else:
+            signal.signal(sig, _die_on_signal)
 
 
 def restore_signals() -> None:
@@ -50,7 +56,7 @@ def restore_signals() -> None:
     SIGPIPE and SIGXFSZ back to default (exec keeps ignored signals ignored)
     and an empty signal mask."""
     for sig in (*_STOP_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
+        signal.signal(sig, signal.SIG_IGN if sig in _IGNORED else signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 

@@ -108,7 +108,12 @@ def get(
         if encoding not in ("", "identity"):
             raise AgentResponseError(f"refusing Content-Encoding {encoding!r} (never requested)")
         length = r.headers.get("Content-Length")
-        if length is not None and length.strip().isdigit() and int(length) > body_cap:
+        if (
+            length is not None
+            and length.strip().isascii()
+            and length.strip().isdigit()
+            and int(length) > body_cap
+        ):
             raise AgentResponseError(f"body of {int(length)} bytes is over the {body_cap}-byte cap")
         chunks: list[bytes] = []
         size = 0

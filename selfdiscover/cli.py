@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,6 +38,16 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 3600:  # also rejects nan and inf
+        raise argparse.ArgumentTypeError(f"must be in (0, 3600], got {text!r}")
+    return value
+
+
 def parse_env_file_spec(spec: str, default_dialect: str) -> EnvTarget:
     """``PATH`` or ``DIALECT:PATH`` (e.g. ``shell:/run/ecs.sh``)."""
     head, sep, tail = spec.partition(":")
@@ -55,7 +66,7 @@ def _add_discovery_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=_env("TIMEOUT"),
         metavar="SECONDS",
         help="one overall deadline for discovery [SELFDISCOVER_TIMEOUT; default 10]",
@@ -167,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_discovery_options(p)
     p.add_argument("--format", choices=DIALECTS, default=_env("FORMAT", "docker"))
     p.add_argument("--all", action="store_true", help="print every TaskInfo field as JSON")
+    p.add_argument(
+        "--override",
+        action="store_true",
+        default=_truthy(_env("OVERRIDE")),
+        help="show discovered values even where the environment already sets them [SELFDISCOVER_OVERRIDE=1]",
+    )
 
     p = sub.add_parser(
         "agent",
@@ -178,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, helptext in (("metadata", "GET /v1/metadata"), ("tasks", "GET /v1/tasks")):
         ap = asub.add_parser(name, help=helptext, description=helptext)
         ap.add_argument("--agent-url", default=_env("AGENT_URL"), metavar="URL")
-        ap.add_argument("--timeout", type=float, default=_env("TIMEOUT"), metavar="SECONDS")
+        ap.add_argument("--timeout", type=_seconds, default=_env("TIMEOUT"), metavar="SECONDS")
         if name == "tasks":
             which = ap.add_mutually_exclusive_group()
             which.add_argument("--taskarn", metavar="ARN", help="one task by ARN")
@@ -249,6 +266,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd is None:
         parser.print_help(sys.stderr)
         return EX_USAGE
+    fmt = getattr(args, "format", None)
+    if fmt is not None and fmt not in DIALECTS:  # argparse does not check defaults from the environment
+        diag.error(f"SELFDISCOVER_FORMAT must be one of {', '.join(DIALECTS)}, got {fmt!r}")
+        return EX_USAGE
+    prefix = getattr(args, "prefix", None)
+    if prefix is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix + "X"):
+        diag.error(f"--prefix must begin a valid variable name, got {prefix!r}")
+        return EX_USAGE
     handler = {
         "exec": cmd_exec,
         "show": cmd_show,
@@ -290,8 +315,10 @@ def cmd_exec(args: argparse.Namespace, diag: Diag) -> int:
         return EX_USAGE
     try:
         mode = int(args.mode, 8)
+        if not 0 <= mode <= 0o777:
+            raise ValueError
     except ValueError:
-        diag.error(f"--mode must be octal, got {args.mode!r}")
+        diag.error(f"--mode must be octal permission bits 0000-0777, got {args.mode!r}")
         return EX_USAGE
     targets: list[EnvTarget] = []
     if not args.no_env_file:
@@ -330,7 +357,7 @@ def cmd_exec(args: argparse.Namespace, diag: Diag) -> int:
 def cmd_show(args: argparse.Namespace, diag: Diag) -> int:
     from . import envfile
     from ._errors import DiscoveryError, EnvFileError, NotInECSError
-    from ._exec import trap_stop_signals
+    from ._exec import merge_environment, trap_stop_signals
     from ._model import to_variables
 
     trap_stop_signals()
@@ -349,7 +376,9 @@ def cmd_show(args: argparse.Namespace, diag: Diag) -> int:
         sys.stdout.write(json.dumps(info.as_dict(), indent=2, sort_keys=True) + "\n")
         return 0
     try:
-        sys.stdout.write(envfile.render(to_variables(info, args.prefix), args.format))
+        # Exactly what exec would write: a preset variable keeps its value.
+        _, exported = merge_environment(os.environ, to_variables(info, args.prefix), override=args.override)
+        sys.stdout.write(envfile.render(exported, args.format))
     except EnvFileError as e:
         diag.error(str(e))
         return EX_DATAERR

@@ -91,6 +91,10 @@ class Ladder:
             self._retryable = retryable
             raise RetryableError(self.summary())
         if last is None:
+            if ctx.in_ecs:  # sources apply, only time ran out: never "not ECS"
+                from .._errors import AgentUnavailableError
+
+                raise AgentUnavailableError("the deadline passed before any source could be tried")
             raise NotInECSError("no metadata source applies here")
         if isinstance(last, RetryableError):
             from .._errors import AgentUnavailableError
