@@ -129,12 +129,16 @@ def write_targets(
     from . import envfile
     from ._errors import EnvFileError
 
+    # Render every file first: a value one dialect refuses must not leave a
+    # partial set behind (some files new, others old or missing).
+    rendered: list[tuple[EnvTarget, str]] = []
     for t in targets:
         try:
-            content = envfile.render(variables, t.dialect, header=header)
+            rendered.append((t, envfile.render(variables, t.dialect, header=header)))
         except EnvFileError as e:
             diag.error(f"{t.path}: {e}")
             return EX_DATAERR
+    for t, content in rendered:
         candidates = [t.path]
         if not t.explicit:
             tmp = os.environ.get("TMPDIR") or "/tmp"

@@ -9,8 +9,12 @@ value the retry policy can classify.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import http.client
 import json
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +49,43 @@ class Response:
             ) from None
 
 
+@dataclass
+class _Watch:
+    deadline: float
+    fired: bool = False
+
+
+_watch: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar("_watch", default=None)
+
+
+class _Connection(urllib3.connection.HTTPConnection):
+    """Reads the status line and headers against the caller's deadline.
+
+    urllib3's read timeout bounds each ``recv()``, not the whole head: a server
+    that sends one byte of its headers (or one more ``100 Continue``) every
+    second would hold us for ever. At the deadline a watchdog shuts the socket
+    down, which wakes the blocked read at once.
+    """
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        watch, sock = _watch.get(), self.sock
+        if watch is None or sock is None:
+            return super().getresponse(*args, **kwargs)
+        timer = threading.Timer(max(0.0, watch.deadline - time.monotonic()), _shut, args=(sock, watch))
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse(*args, **kwargs)
+        finally:
+            timer.cancel()
+
+
+def _shut(sock: socket.socket, watch: _Watch) -> None:
+    watch.fired = True
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 _pools: dict[tuple[str, int], urllib3.HTTPConnectionPool] = {}
 
 
@@ -53,6 +94,7 @@ def _pool(host: str, port: int) -> urllib3.HTTPConnectionPool:
     pool = _pools.get(key)
     if pool is None:
         pool = _pools[key] = urllib3.HTTPConnectionPool(host, port, maxsize=1, retries=False)
+        pool.ConnectionCls = _Connection
     return pool
 
 
@@ -88,6 +130,8 @@ def get(
     if remaining <= 0:
         raise RetryableError("deadline passed before the request was sent")
     t = urllib3.Timeout(connect=min(timeout.connect, remaining), read=min(timeout.read, remaining))
+    watch = _Watch(deadline)
+    token = _watch.set(watch)
     try:
         r = _pool(host, port).urlopen(
             "GET",
@@ -101,7 +145,11 @@ def get(
             release_conn=False,
         )
     except urllib3.exceptions.HTTPError as e:
+        if watch.fired:
+            raise RetryableError(f"{host}:{port}: timed out: headers still arriving at deadline") from None
         raise RetryableError(f"{host}:{port}: {_describe(e)}") from None
+    finally:
+        _watch.reset(token)
     clean = False
     try:
         encoding = r.headers.get("Content-Encoding", "identity").strip().lower()
