@@ -86,13 +86,19 @@ def _shut(sock: socket.socket, watch: _Watch) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-_pools: dict[tuple[str, int], urllib3.HTTPConnectionPool] = {}
+# One pool (one keep-alive connection) per agent and thread: the requests of
+# one discovery reuse a connection, and concurrent discoveries never share one
+# (with a shared maxsize=1 pool urllib3 warns "Connection pool is full").
+_pools: dict[tuple[str, int, int], urllib3.HTTPConnectionPool] = {}
+_MAX_POOLS = 32
 
 
 def _pool(host: str, port: int) -> urllib3.HTTPConnectionPool:
-    key = (host, port)
+    key = (host, port, threading.get_ident())
     pool = _pools.get(key)
     if pool is None:
+        if len(_pools) >= _MAX_POOLS:  # threads come and go: never grow without bound
+            _pools.clear()
         pool = _pools[key] = urllib3.HTTPConnectionPool(host, port, maxsize=1, retries=False)
         pool.ConnectionCls = _Connection
     return pool

@@ -21,6 +21,11 @@ T = TypeVar("T")
 # The last attempt starts with at least this much time left: a try that has no
 # time to connect only replaces the real cause in the error message.
 _LAST_TRY = 0.05
+# Readiness after an outage of T seconds lags by at most one wait: keeping each
+# wait under _LAG_FLOOR + _LAG * (time spent so far) bounds the lag by
+# 0.05 s + 10% of T, while the exponential cap still spreads a herd.
+_LAG = 0.1
+_LAG_FLOOR = 0.05
 
 
 def call(
@@ -36,6 +41,7 @@ def call(
     The last ``RetryableError`` is re-raised with the attempt count added, so
     the one-line message says how hard we tried.
     """
+    start = time.monotonic()
     try:
         return fn()
     except RetryableError as first:
@@ -60,11 +66,14 @@ def call(
     def _stop(state: tenacity.RetryCallState) -> bool:
         return deadline - time.monotonic() <= _LAST_TRY
 
-    backoff = tenacity.wait_random_exponential(multiplier=retry.initial, max=retry.maximum)
+    exponential = tenacity.wait_exponential(multiplier=retry.initial, max=retry.maximum)
 
     def _wait(state: tenacity.RetryCallState) -> float:
+        # Full jitter under two caps: the exponential one and the lag bound.
+        now = time.monotonic()
+        high = min(exponential(state), _LAG_FLOOR + _LAG * (now - start))
         # Never sleep through the deadline: wake up in time for one last try.
-        return max(0.0, min(backoff(state), deadline - time.monotonic() - _LAST_TRY))
+        return max(0.0, min(random.uniform(0, high), deadline - now - _LAST_TRY))
 
     def _attempt() -> T:
         nonlocal attempts

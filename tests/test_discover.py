@@ -67,8 +67,9 @@ def test_each_misbehaviour_ends_in_the_task(proc: str, behaviour: Behaviour, out
     assert info.family == "api" and info.version == "3"
     # Ready within one maximum backoff (0.5 s) of the outage ending, with slack for a loaded machine.
     assert outage * 0.9 <= took <= outage + 0.5 + 0.4, took
-    # Bounded: full jitter from 50 ms capped at 0.5 s cannot need more than ~25 tries in 1 s.
-    assert n <= 25, n
+    # Bounded: each wait is uniform under min(50 ms * 2^n, 0.5 s, 50 ms + 10% of the time spent),
+    # about 24 tries in a 1 s outage on average (simulated p99 31, max 38).
+    assert n <= 45, n
 
 
 def test_agent_that_never_answers_fails_at_the_deadline(proc: str) -> None:

@@ -469,6 +469,7 @@ def _clean_path(path: str) -> str:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the agent (Go) listens with SOMAXCONN, not socketserver's 5
     agent: FakeAgent
 
     def server_bind(self) -> None:
@@ -481,6 +482,10 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Go's net/http sets TCP_NODELAY. With Nagle on, the body (a second send()
+    # after the headers) waits for the client's delayed ACK: +40 ms on every
+    # keep-alive request after the first, i.e. on every discovery's /v1/metadata.
+    disable_nagle_algorithm = True
     server_version = "fake-ecs-agent"
     sys_version = ""
 
