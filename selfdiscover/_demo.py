@@ -48,7 +48,10 @@ def run_demo(diag: Diag) -> int:
             "-c",
             APP,
         ]
-        print(f"demo: fake ECS agent at {agent.url}, our container ID {docker_id[:12]}")
+        print(
+            f"demo: fake ECS agent at {agent.url}; it knows one task, whose container ID {docker_id[:12]}..."
+        )
+        print("demo: is made up and handed to the shim as SELFDISCOVER_DOCKER_ID (no container needed)")
         print("demo: $ " + " ".join(cmd[:10]) + " -- python -c <app>")
         sys.stdout.flush()
         rc = subprocess.call(cmd, env=env, timeout=60)

@@ -134,10 +134,11 @@ def discover(
 def run_ladder(ladder: Ladder, ctx: Context, retry: Retry, deadline: float) -> TaskInfo:
     if not any(src.targets(ctx) for src in ladder.sources):
         if ctx.in_ecs:
+            names = ", ".join(src.name for src in ladder.sources)
+            own = ctx.identity.container_id or "not found (set SELFDISCOVER_DOCKER_ID)"
             raise DiscoveryError(
-                f"in ECS ({ctx.evidence[0] if ctx.evidence else 'agent URL given'}) but no source applies: "
-                "no container ID in /proc/self/cgroup or mountinfo and no metadata endpoint variable; "
-                "set SELFDISCOVER_DOCKER_ID"
+                f"in ECS ({ctx.evidence[0] if ctx.evidence else 'agent URL given'}) but none of the sources "
+                f"({names}) applies here: container ID {own}, no metadata endpoint variable set"
             )
         raise NotInECSError("not running in ECS: no container ID and no ECS metadata variables")
 

@@ -87,6 +87,9 @@ def resolve(
 
     paths = [env_file] if env_file else [p for p in (env.get("SELFDISCOVER_ENV_FILE") or "").split(",") if p]
     paths.append(DEFAULT_ENV_FILE)
+    paths.append(
+        os.path.join(env.get("TMPDIR") or "/tmp", "selfdiscover", os.path.basename(DEFAULT_ENV_FILE))
+    )
     for p in paths:
         _, sep, rest = p.partition(":")
         path = rest if sep and _ in ("docker", "json", "shell", "dotenv", "systemd") else p

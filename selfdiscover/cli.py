@@ -62,7 +62,7 @@ def _add_discovery_options(p: argparse.ArgumentParser) -> None:
         "--agent-url",
         default=_env("AGENT_URL"),
         metavar="URL",
-        help="introspection API base URL [SELFDISCOVER_AGENT_URL; default http://localhost:51678]",
+        help="introspection API base URL, tried first [SELFDISCOVER_AGENT_URL; default: the sources ladder]",
     )
     g.add_argument(
         "--timeout",
@@ -132,14 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_const",
         const="required",
         dest="policy",
-        help="fail closed: exit 68/69 and do not start CMD if discovery fails",
+        help="fail closed: exit 68/69 and do not start CMD if discovery fails [SELFDISCOVER_POLICY=required]",
     )
     pol.add_argument(
         "--optional",
         action="store_const",
         const="optional",
         dest="policy",
-        help="fail open: start CMD without the variables, with one warning",
+        help="fail open: start CMD without the variables, with one warning [SELFDISCOVER_POLICY=optional]",
     )
     p.add_argument(
         "--env-file",
@@ -160,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("FORMAT", "docker"),
         help="dialect of env files given without one [SELFDISCOVER_FORMAT; default docker]",
     )
-    p.add_argument("--mode", default=_env("MODE", "0644"), help="env file mode, octal [default 0644]")
+    p.add_argument(
+        "--mode", default=_env("MODE", "0644"), help="env file mode, octal [SELFDISCOVER_MODE; default 0644]"
+    )
     p.add_argument(
         "--override",
         action="store_true",

@@ -190,7 +190,7 @@ def test_source_order_is_configurable_and_validated(agent: FakeAgent, proc: Path
 
 
 def test_in_ecs_without_any_usable_source(proc: Path) -> None:
-    with pytest.raises(DiscoveryError, match="no source applies") as e:
+    with pytest.raises(DiscoveryError, match="none of the sources") as e:
         discover(environ={"AWS_EXECUTION_ENV": "AWS_ECS_FARGATE"}, proc_root=str(proc))
     assert not isinstance(e.value, NotInECSError)
     with pytest.raises(NotInECSError):
