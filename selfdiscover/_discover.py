@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from . import _identity, _retry
-from ._errors import AgentUnavailableError, DiscoveryError, NotInECSError
+from ._errors import AgentUnavailableError, DiscoveryError, NotInECSError, RetryableError, TaskNotFoundError
 from ._model import TaskInfo
 from ._policy import Retry, Timeout
 from .sources import Context, Ladder, Source
@@ -83,9 +83,13 @@ def make_context(
     elif not isinstance(timeout, Timeout):
         timeout = Timeout(total=float(timeout))
     explicit_url = agent_url or env.get("SELFDISCOVER_AGENT_URL") or None
+    if explicit_url:
+        from ._http import split_base
+
+        split_base(explicit_url)  # a bad URL is a usage error (ValueError), said before any waiting
     evidence = ecs_evidence(env, proc_root)
     if docker_id is not None:
-        ident = _identity.Identity(docker_id, "argument", "passed by the caller")
+        ident = _identity.Identity(docker_id.strip().lower(), "argument", "passed by the caller")
     else:
         ident = _identity.identify(proc_root, env)
     return Context(
@@ -143,15 +147,21 @@ def run_ladder(ladder: Ladder, ctx: Context, retry: Retry, deadline: float) -> T
         raise NotInECSError("not running in ECS: no container ID and no ECS metadata variables")
 
     def one_round() -> TaskInfo:
-        return ladder.round(ctx, deadline, ladder._retryable or None)
+        return ladder.round(ctx, deadline)
 
     # Without evidence, one quick round: an absent agent means "not ECS", and
     # a laptop should not wait ten seconds to learn that.
     try:
         return _retry.call(one_round, deadline=deadline, retry=retry if ctx.in_ecs else Retry(enabled=False))
-    except AgentUnavailableError as e:
-        if not ctx.in_ecs:
+    except DiscoveryError as e:
+        if not ctx.in_ecs:  # whatever answered on localhost, this is not an ECS task
             raise NotInECSError(f"not running in ECS: no ECS variables, and {ladder.summary()}") from None
+        if not isinstance(e, AgentUnavailableError):
+            raise
+        if isinstance(e, RetryableError) and e.status == 404:
+            raise TaskNotFoundError(
+                f"the agent does not know this container after {ctx.timeout.total:g}s: {e}"
+            ) from None
         raise AgentUnavailableError(
             f"no answer from any ECS metadata source within {ctx.timeout.total:g}s: {e}"
         ) from None

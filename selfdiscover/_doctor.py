@@ -103,7 +103,7 @@ def run_doctor(
             t0 = time.monotonic()
             try:
                 info = src.fetch(ctx, target, time.monotonic() + min(ctx.timeout.total, 5.0))
-            except DiscoveryError as e:
+            except (DiscoveryError, ValueError) as e:
                 ms = (time.monotonic() - t0) * 1000
                 w(f"  x {src.name} {target}: {e} ({ms:.0f} ms)\n    hint: {hint(src.name, str(e), ctx)}\n")
                 continue

@@ -54,9 +54,11 @@ def trap_stop_signals() -> None:
 def restore_signals() -> None:
     """Undo what CPython changed, so the application starts as if from a shell:
     SIGPIPE and SIGXFSZ back to default (exec keeps ignored signals ignored)
-    and an empty signal mask."""
-    for sig in (*_STOP_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_IGN if sig in _IGNORED else signal.SIG_DFL)
+    and an empty signal mask. Inherited ignores (nohup) stay ignored."""
+    # The stop signals keep our handler until execve resets it: setting them to
+    # SIG_DFL here would let PID 1 drop a `docker stop` in the last microseconds.
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
@@ -146,7 +148,7 @@ def write_targets(
         for i, path in enumerate(candidates):
             try:
                 if not t.explicit:
-                    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+                    _own_dir(os.path.dirname(path))
                 envfile.write_atomic(path, content, mode=mode)
                 diag.info(f"wrote {path} ({t.dialect})")
                 break
@@ -157,6 +159,17 @@ def write_targets(
                 if i == len(candidates) - 1:
                     diag.warn(f"default env file not written (read-only filesystem?): {e}")
     return 0
+
+
+def _own_dir(path: str) -> None:
+    """Create ``path`` or accept it only if it is a real directory we own that
+    nobody else can write: in a shared /tmp somebody may have planted it."""
+    import stat
+
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise OSError(f"{path} is not a directory owned by us and writable only by us")
 
 
 def exec_command(command: Sequence[str], env: Mapping[str, str], diag: Diag) -> int:

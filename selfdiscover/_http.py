@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import http.client
 import json
+import os
 import socket
 import threading
 import time
@@ -53,31 +54,38 @@ class Response:
 class _Watch:
     deadline: float
     fired: bool = False
+    timer: threading.Timer | None = None
 
 
 _watch: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar("_watch", default=None)
 
 
 class _Connection(urllib3.connection.HTTPConnection):
-    """Reads the status line and headers against the caller's deadline.
+    """Reads the whole response against the caller's deadline.
 
-    urllib3's read timeout bounds each ``recv()``, not the whole head: a server
-    that sends one byte of its headers (or one more ``100 Continue``) every
-    second would hold us for ever. At the deadline a watchdog shuts the socket
-    down, which wakes the blocked read at once.
+    urllib3's read timeout bounds each ``recv()``, not the whole response: a
+    server that sends one byte of its headers, chunk-size lines or trailers (or
+    one more ``100 Continue``) every second would hold us for ever. At the
+    deadline a watchdog shuts the socket down, which wakes the blocked read at
+    once; ``get()`` cancels it when the body has been read.
     """
 
     def getresponse(self, *args: Any, **kwargs: Any) -> Any:
         watch, sock = _watch.get(), self.sock
         if watch is None or sock is None:
             return super().getresponse(*args, **kwargs)
-        timer = threading.Timer(max(0.0, watch.deadline - time.monotonic()), _shut, args=(sock, watch))
-        timer.daemon = True
-        timer.start()
-        try:
-            return super().getresponse(*args, **kwargs)
-        finally:
-            timer.cancel()
+        if watch.timer is None:  # urllib3 1.26 calls twice (buffering=True first): one watchdog
+            watch.timer = threading.Timer(
+                max(0.0, watch.deadline - time.monotonic()), _shut, args=(sock, watch)
+            )
+            watch.timer.daemon = True
+            watch.timer.start()
+        return super().getresponse(*args, **kwargs)
+
+
+def _cancel(watch: _Watch) -> None:
+    if watch.timer is not None:
+        watch.timer.cancel()
 
 
 def _shut(sock: socket.socket, watch: _Watch) -> None:
@@ -93,12 +101,22 @@ _pools: dict[tuple[str, int, int], urllib3.HTTPConnectionPool] = {}
 _MAX_POOLS = 32
 
 
+def _drop_pools() -> None:
+    for pool in list(_pools.values()):
+        pool.close()
+    _pools.clear()
+
+
+# A forked child keeps the parent's thread id: it must not reuse the parent's sockets.
+os.register_at_fork(after_in_child=_pools.clear)
+
+
 def _pool(host: str, port: int) -> urllib3.HTTPConnectionPool:
     key = (host, port, threading.get_ident())
     pool = _pools.get(key)
     if pool is None:
         if len(_pools) >= _MAX_POOLS:  # threads come and go: never grow without bound
-            _pools.clear()
+            _drop_pools()
         pool = _pools[key] = urllib3.HTTPConnectionPool(host, port, maxsize=1, retries=False)
         pool.ConnectionCls = _Connection
     return pool
@@ -151,6 +169,7 @@ def get(
             release_conn=False,
         )
     except urllib3.exceptions.HTTPError as e:
+        _cancel(watch)
         if watch.fired:
             raise RetryableError(f"{host}:{port}: timed out: headers still arriving at deadline") from None
         raise RetryableError(f"{host}:{port}: {_describe(e)}") from None
@@ -188,10 +207,16 @@ def get(
             if size > body_cap:
                 raise AgentResponseError(f"body is over the {body_cap}-byte cap")
             chunks.append(chunk)
+        _cancel(watch)
+        if watch.fired:  # cut short by the watchdog: never accept what arrived
+            raise RetryableError(f"{host}:{port}: timed out: body still arriving at the deadline")
         clean = True
     except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as e:
+        if watch.fired:
+            raise RetryableError(f"{host}:{port}: timed out: body still arriving at the deadline") from None
         raise RetryableError(f"{host}:{port}: {_describe(e)} while reading the body") from None
     finally:
+        _cancel(watch)
         if clean:
             r.release_conn()  # keep-alive: the next call skips a connect
         else:

@@ -24,6 +24,12 @@ class Timeout:
     read: float = 2.0
     total: float = DEFAULT_TOTAL
 
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "total"):
+            value = getattr(self, name)
+            if not 0 < value <= 3600:  # also rejects nan and inf: every deadline must be a bound
+                raise ValueError(f"Timeout.{name} must be in (0, 3600] seconds, got {value!r}")
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Timeout:
         """``SELFDISCOVER_TIMEOUT`` (seconds) sets ``total``; a bad value is an error."""

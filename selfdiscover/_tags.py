@@ -43,10 +43,10 @@ def _from_env(environ: Mapping[str, str], prefix: str) -> dict[str, str]:
 
 def _from_file(path: str, prefix: str) -> dict[str, str]:
     """Read a json or docker-dialect file written by ``selfdiscover exec``."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(1024 * 1024)
-    except (OSError, UnicodeDecodeError):
+    from ._identity import read_bounded  # bounded, non-blocking: a FIFO there cannot hang us
+
+    text = read_bounded(path, 1024 * 1024)
+    if text is None:
         return {}
     values: dict[str, str] = {}
     if text.lstrip().startswith("{"):
@@ -90,9 +90,15 @@ def resolve(
     paths.append(
         os.path.join(env.get("TMPDIR") or "/tmp", "selfdiscover", os.path.basename(DEFAULT_ENV_FILE))
     )
+    from .envfile import DIALECTS
+
     for p in paths:
-        _, sep, rest = p.partition(":")
-        path = rest if sep and _ in ("docker", "json", "shell", "dotenv", "systemd") else p
+        dialect, sep, rest = p.partition(":")
+        if sep and dialect in DIALECTS:
+            if dialect not in ("docker", "json"):
+                continue  # quoted dialects: read the variables, not the quotes
+            p = rest
+        path = p
         found = _from_file(path.strip(), prefix)
         if found.get("TASK_ARN"):
             return found

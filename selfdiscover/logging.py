@@ -28,6 +28,9 @@ from ._tags import STYLES, otel_resource_attributes, set_identity
 __all__ = ["STYLES", "EcsFilter", "install", "load", "otel_resource_attributes", "set_identity", "uninstall"]
 
 
+_started = threading.Event()
+
+
 class EcsFilter(logging.Filter):
     """Adds the identity to each record in one key style; never drops a record."""
 
@@ -35,15 +38,18 @@ class EcsFilter(logging.Filter):
         super().__init__()
         _tags.tags(style, {})  # validate the style now, not at the first record
         self.style = style
-        self._seen = -1
-        self._items: list[tuple[str, Any]] = []
+        # (identity version, items) published as one tuple, so a thread never
+        # pairs a new version with old (or no) keys.
+        self._snap: tuple[int, list[tuple[str, Any]]] = (-1, list(_tags.tags(style, {}).items()))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._seen != _tags.version():  # rebuilt only when the identity changes
-            self._seen = _tags.version()
-            self._items = list(_tags.tags(self.style).items())
+        seen, items = self._snap
+        version = _tags.version()
+        if seen != version:  # rebuilt only when the identity changes
+            items = list(_tags.tags(self.style).items())
+            self._snap = (version, items)
         d = record.__dict__
-        for k, v in self._items:
+        for k, v in items:
             if k not in d:
                 d[k] = v
         return True
@@ -62,7 +68,8 @@ def load(
     found = _tags.resolve(prefix=prefix, env_file=env_file)
     if found is not None:
         set_identity(found)
-    elif discover:
+    elif discover and not _started.is_set():
+        _started.set()  # one background discovery per process, however often install() runs
         threading.Thread(
             target=_discover_into_tags, args=(timeout,), name="selfdiscover", daemon=True
         ).start()
@@ -75,7 +82,7 @@ def _discover_into_tags(timeout: float | None) -> None:
 
     try:
         set_identity(discover(timeout=timeout))
-    except DiscoveryError as e:
+    except (DiscoveryError, ValueError) as e:
         logging.getLogger("selfdiscover").warning("selfdiscover: no task identity for log records: %s", e)
 
 

@@ -24,18 +24,19 @@ class EcsProcessor:
     def __init__(self, style: str = "flat", *, load: bool = True, discover: bool = False) -> None:
         _tags.tags(style, {})  # validate now
         self.style = style
-        self._seen = -1
-        self._items: list[tuple[str, Any]] = []
+        self._snap: tuple[int, list[tuple[str, Any]]] = (-1, list(_tags.tags(style, {}).items()))
         if load and not _tags.current():
             from .logging import load as _load
 
             _load(discover=discover)
 
     def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
-        if self._seen != _tags.version():
-            self._seen = _tags.version()
-            self._items = list(_tags.tags(self.style).items())
-        for k, v in self._items:
+        seen, items = self._snap
+        version = _tags.version()
+        if seen != version:
+            items = list(_tags.tags(self.style).items())
+            self._snap = (version, items)
+        for k, v in items:
             event_dict.setdefault(k, v)
         return event_dict
 

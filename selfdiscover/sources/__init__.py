@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .._errors import AgentUnavailableError, DiscoveryError, NotInECSError, RetryableError
 from .._identity import Identity
 from .._model import TaskInfo
 from .._policy import Timeout
@@ -39,7 +40,6 @@ class Attempt:
     elapsed: float
     ok: bool
     detail: str
-    retryable: bool = False
 
 
 class Source(Protocol):
@@ -58,47 +58,42 @@ class Source(Protocol):
 class Ladder:
     sources: list[Source]
     attempts: list[Attempt] = field(default_factory=list)
+    # The sources worth another round, and the last error of each.
+    retryable: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
+    _errors: dict[tuple[str, str], RetryableError] = field(default_factory=dict, init=False, repr=False)
 
-    def round(self, ctx: Context, deadline: float, only_retryable: set[tuple[str, str]] | None) -> TaskInfo:
-        from .._errors import DiscoveryError, NotInECSError, RetryableError
-
-        retryable: set[tuple[str, str]] = set()
+    def round(self, ctx: Context, deadline: float) -> TaskInfo:
+        """Try each applicable source once (after the first round: only those
+        worth retrying); return the first answer or raise what went wrong."""
+        only = set(self.retryable) or None
+        self.retryable.clear()
         last: DiscoveryError | None = None
         for src in self.sources:
             for target in src.targets(ctx):
                 key = (src.name, target)
-                if only_retryable is not None and key not in only_retryable:
+                if (only is not None and key not in only) or deadline - time.monotonic() <= 0:
                     continue
-                if deadline - time.monotonic() <= 0:
-                    break
                 t0 = time.monotonic()
                 try:
                     info = src.fetch(ctx, target, deadline)
-                except RetryableError as e:
-                    self.attempts.append(
-                        Attempt(src.name, target, time.monotonic() - t0, False, str(e), True)
-                    )
-                    retryable.add(key)
-                    last = e
-                    continue
                 except DiscoveryError as e:
                     self.attempts.append(Attempt(src.name, target, time.monotonic() - t0, False, str(e)))
                     last = e
+                    if isinstance(e, RetryableError):
+                        self.retryable.add(key)
+                        self._errors[key] = e
                     continue
                 self.attempts.append(Attempt(src.name, target, time.monotonic() - t0, True, info.arn))
                 return info
-        if retryable and ctx.in_ecs:
-            self._retryable = retryable
-            raise RetryableError(self.summary())
+        if self.retryable and ctx.in_ecs:
+            statuses = {self._errors[k].status for k in self.retryable}
+            # Every source answered 404: the agent is up and does not know us.
+            raise RetryableError(self.summary(), status=404 if statuses == {404} else None)
         if last is None:
             if ctx.in_ecs:  # sources apply, only time ran out: never "not ECS"
-                from .._errors import AgentUnavailableError
-
                 raise AgentUnavailableError("the deadline passed before any source could be tried")
             raise NotInECSError("no metadata source applies here")
         if isinstance(last, RetryableError):
-            from .._errors import AgentUnavailableError
-
             raise AgentUnavailableError(self.summary())
         raise last
 
@@ -108,8 +103,6 @@ class Ladder:
         for a in self.attempts:
             latest[(a.source, a.target)] = a
         return "; ".join(f"{a.source} {a.target}: {a.detail}" for a in latest.values())
-
-    _retryable: set[tuple[str, str]] = field(default_factory=set)
 
 
 __all__ = ["Attempt", "Context", "Ladder", "Source"]

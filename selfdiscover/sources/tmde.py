@@ -10,7 +10,6 @@ always 500 on v3) until it has recorded the container, and it throttles at
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from .. import _http
 from .._agent import _FAMILY_RE, _REVISION_RE, _str
@@ -69,8 +68,9 @@ class _TMDE:
         uri = (ctx.environ.get(self.variable) or "").strip()
         if not uri:
             return []
-        parts = urlsplit(uri)
-        if parts.scheme != "http" or not parts.hostname:
+        try:
+            _http.split_base(uri)  # the agent injects it, but never trust its shape
+        except ValueError:
             return []
         return [uri.rstrip("/")]
 

@@ -475,6 +475,7 @@ class _Server(ThreadingHTTPServer):
     def server_bind(self) -> None:
         if ":" in self.server_address[0]:
             self.address_family = socket.AF_INET6
+            self.socket.close()
             self.socket = socket.socket(self.address_family, self.socket_type)
         super().server_bind()
 
