@@ -42,7 +42,6 @@ def ecs_evidence(environ: Mapping[str, str], proc_root: str = "/proc") -> list[s
 
 
 SOURCE_NAMES = ("agent-url", "tmde-v4", "tmde-v3", "metadata-file", "agent-localhost", "agent-gateway")
-DEFAULT_ORDER = SOURCE_NAMES
 
 
 def _make_sources(names: Sequence[str]) -> list[Source]:
@@ -66,7 +65,7 @@ def source_order(environ: Mapping[str, str], sources: Sequence[str] | None = Non
     if sources is not None:
         return list(sources)
     raw = environ.get("SELFDISCOVER_SOURCES", "").strip()
-    return [s.strip() for s in raw.split(",") if s.strip()] if raw else list(DEFAULT_ORDER)
+    return [s.strip() for s in raw.split(",") if s.strip()] if raw else list(SOURCE_NAMES)
 
 
 def make_context(

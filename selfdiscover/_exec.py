@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 
 EX_USAGE = 2
@@ -85,18 +85,6 @@ class EnvTarget:
     path: str
     dialect: str
     explicit: bool = True
-
-
-@dataclass
-class Plan:
-    """Everything ``exec`` needs, already parsed and validated."""
-
-    command: Sequence[str]
-    policy: str = "auto"  # auto | required | optional
-    targets: list[EnvTarget] = field(default_factory=list)
-    prefix: str = "ECS_"
-    override: bool = False
-    mode: int = 0o644
 
 
 def merge_environment(
