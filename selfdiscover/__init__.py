@@ -48,6 +48,10 @@ __all__ = [
 _LAZY = {"discover": "._discover", "AgentClient": "._agent"}
 
 
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

@@ -129,7 +129,8 @@ def run_doctor(
         for line in envfile.render(to_variables(first, prefix), "docker").splitlines():
             w(f"  {line}\n")
     except EnvFileError as e:
-        problems.append(str(e))
+        w(f"\nresult: FAILED: the answer cannot be written as an env file: {e}\n")
+        return 1
     if problems:
         w("\nresult: FAILED: the sources disagree:\n" + "".join(f"  {p}\n" for p in problems))
         return 1
