@@ -16,6 +16,7 @@ from ._errors import (
     EnvFileError,
     NotInECSError,
     SelfdiscoverError,
+    SourceConflictError,
     TaskNotFoundError,
 )
 from ._identity import container_id
@@ -37,6 +38,7 @@ __all__ = [
     "NotInECSError",
     "Retry",
     "SelfdiscoverError",
+    "SourceConflictError",
     "TaskInfo",
     "TaskNotFoundError",
     "Timeout",

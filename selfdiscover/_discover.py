@@ -13,7 +13,14 @@ import time
 from collections.abc import Mapping, Sequence
 
 from . import _identity, _retry
-from ._errors import AgentUnavailableError, DiscoveryError, NotInECSError, RetryableError, TaskNotFoundError
+from ._errors import (
+    AgentUnavailableError,
+    DiscoveryError,
+    NotInECSError,
+    RetryableError,
+    SourceConflictError,
+    TaskNotFoundError,
+)
 from ._model import TaskInfo
 from ._policy import Retry, Timeout
 from .sources import Context, Ladder, Source
@@ -109,6 +116,7 @@ def discover(
     retry: Retry | None = None,
     docker_id: str | None = None,
     sources: Sequence[str] | None = None,
+    verify: bool | None = None,
     proc_root: str = "/proc",
     environ: Mapping[str, str] | None = None,
 ) -> TaskInfo:
@@ -119,6 +127,11 @@ def discover(
     agent-gateway), each once per round, rounds repeated with jittered
     backoff until one answers or the deadline (``timeout``, default
     ``SELFDISCOVER_TIMEOUT`` or 10 s) passes.
+
+    With ``verify`` (default ``SELFDISCOVER_VERIFY``), every other applicable
+    source is asked once too, within the same deadline, and any disagreement
+    on the task ARN, family or revision raises ``SourceConflictError``: it is
+    reported, never hidden behind the first answer.
 
     Raises ``NotInECSError`` when nothing suggests ECS, and another
     ``DiscoveryError`` when this is ECS but the task cannot be learned.
@@ -131,7 +144,39 @@ def discover(
         retry = Retry.from_env(dict(env))
     ladder = Ladder(_make_sources(source_order(env, sources)))
     deadline = time.monotonic() + ctx.timeout.total
-    return run_ladder(ladder, ctx, retry, deadline)
+    info = run_ladder(ladder, ctx, retry, deadline)
+    if verify is None:
+        verify = env.get("SELFDISCOVER_VERIFY", "").strip().lower() in ("1", "true", "yes", "on")
+    if verify:
+        cross_check(info, ladder, ctx, deadline)
+    return info
+
+
+def cross_check(info: TaskInfo, ladder: Ladder, ctx: Context, deadline: float) -> list[TaskInfo]:
+    """Ask every other applicable source once; raise on any disagreement.
+
+    A source that fails to answer is no disagreement: only two answers can
+    contradict each other. Returns the other answers.
+    """
+    answers: list[TaskInfo] = []
+    for src in ladder.sources:
+        for target in src.targets(ctx):
+            if info.source == f"{src.name} {target}" or info.source == f"introspection {target}":
+                continue
+            if deadline - time.monotonic() <= 0:
+                return answers
+            try:
+                other = src.fetch(ctx, target, deadline)
+            except (DiscoveryError, ValueError):
+                continue
+            for field in ("arn", "family", "version"):
+                if getattr(other, field) != getattr(info, field):
+                    raise SourceConflictError(
+                        f"sources disagree on the task {field}: {info.source} says {getattr(info, field)!r}, "
+                        f"{other.source} says {getattr(other, field)!r}"
+                    )
+            answers.append(other)
+    return answers
 
 
 def run_ladder(ladder: Ladder, ctx: Context, retry: Retry, deadline: float) -> TaskInfo:

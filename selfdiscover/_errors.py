@@ -47,6 +47,10 @@ class TaskNotFoundError(AgentResponseError):
     deadline for retries passed, or a lookup that is not retried)."""
 
 
+class SourceConflictError(DiscoveryError):
+    """Two metadata sources named different tasks (``verify=True`` / ``SELFDISCOVER_VERIFY=1``)."""
+
+
 class EnvFileError(SelfdiscoverError, ValueError):
     """A value cannot be written in the chosen env-file dialect, or the write failed.
 

@@ -238,3 +238,23 @@ def test_doctor_reports_agreement_disagreement_and_hints(
     )
     assert rc == 1
     assert "x agent-url" in out.getvalue() and "hint:" in out.getvalue()
+
+
+def test_verify_cross_checks_every_source(agent: FakeAgent, proc: Path, tmp_path: Path) -> None:
+    from selfdiscover import SourceConflictError
+
+    me = FakeContainer("app")
+    task = agent.add_task("same", 2, [me])
+    path = tmp_path / "m.json"
+    agent.write_metadata_file(str(path), task, me)
+    env = {"ECS_CONTAINER_METADATA_URI_V4": agent.metadata_uri(me), "ECS_CONTAINER_METADATA_FILE": str(path)}
+    n = len(agent.requests)
+    assert discover(environ=env, proc_root=str(proc), verify=True).family == "same"
+    assert len(agent.requests) > n  # the endpoint really was asked
+
+    other = FakeContainer("elsewhere")
+    agent.add_task("different", 9, [other])
+    env["ECS_CONTAINER_METADATA_URI_V4"] = agent.metadata_uri(other)
+    assert discover(environ=env, proc_root=str(proc)).family == "different"  # first answer wins...
+    with pytest.raises(SourceConflictError, match="disagree on the task arn"):
+        discover(environ={**env, "SELFDISCOVER_VERIFY": "1"}, proc_root=str(proc))  # ...unless verified
