@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +41,46 @@ def run(
 
 
 PY = sys.executable
+
+
+@pytest.fixture
+def raw_server() -> Iterator[tuple[str, list[bytes]]]:
+    """A TCP server that answers every connection with the scripted pieces:
+    bytes are sent, ``<SLEEPs>`` waits s seconds, ``<RESET>`` aborts with RST."""
+    script: list[bytes] = []
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(4096)
+                    for piece in script:
+                        if piece == b"<RESET>":
+                            conn.setsockopt(
+                                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                            )
+                            break
+                        if piece.startswith(b"<SLEEP"):
+                            if stop.wait(float(piece[6:-1])):
+                                break
+                            continue
+                        conn.sendall(piece)
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}", script
+    stop.set()
+    t.join(5)
+    srv.close()

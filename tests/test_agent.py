@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -291,48 +289,6 @@ def test_hostile_bodies_are_one_request_one_line_error(
             _client(a.url).task_by_docker_id("ab" * 32)
         assert len(a.requests) == 1  # not retried: the agent answered, and badly
     assert needle in str(e.value) and "\n" not in str(e.value)
-
-
-@pytest.fixture
-def raw_server() -> Iterator[tuple[str, list[bytes]]]:
-    """A TCP server that sends whatever the test scripts, byte by byte."""
-    script: list[bytes] = []
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    srv.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    conn.recv(4096)
-                    for piece in script:
-                        if piece == b"<RESET>":
-                            conn.setsockopt(
-                                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                            )
-                            break
-                        if piece.startswith(b"<SLEEP"):
-                            if stop.wait(float(piece[6:-1])):
-                                break
-                            continue
-                        conn.sendall(piece)
-                except OSError:
-                    pass
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.getsockname()[1]}", script
-    stop.set()
-    t.join(5)
-    srv.close()
 
 
 def test_drip_feeding_server_cannot_hold_past_the_deadline(raw_server: tuple[str, list[bytes]]) -> None:

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import envreaders as readers
 import pytest
+from shimrun import dumped, sd
 
 import selfdiscover
 from selfdiscover.testing import Behaviour, FakeAgent, FakeContainer, FakeTask, random_docker_id
@@ -38,25 +39,6 @@ DUMP = (
 
 def dump_cmd(prefix: str = "ECS_") -> list[str]:
     return [PY, "-c", DUMP, prefix]
-
-
-def sd(
-    shim: list[str], args: list[str], env: Mapping[str, str], timeout: float = 30
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*shim, *args],
-        env=dict(env),
-        capture_output=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=timeout,
-    )
-
-
-def dumped(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
-    assert proc.returncode == 0, proc.stderr
-    out: dict[str, str] = json.loads(proc.stdout)
-    return out
 
 
 def read_json(path: Path) -> dict[str, str]:

@@ -30,6 +30,7 @@ from pathlib import Path
 import envreaders as readers
 import psutil
 import pytest
+from shimrun import dumped, sd
 
 from selfdiscover.testing import Behaviour, FakeAgent, FakeContainer, FakeTask, random_docker_id
 
@@ -51,26 +52,6 @@ ZERO_MASKS = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
 
 def dump_cmd(prefix: str = "ECS_") -> list[str]:
     return [PY, "-c", DUMP, prefix]
-
-
-def sd(
-    shim: list[str], args: list[str], env: Mapping[str, str], timeout: float = 30, **kw: object
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # type: ignore[call-overload, no-any-return]
-        [*shim, *args],
-        env=dict(env),
-        capture_output=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=timeout,
-        **kw,
-    )
-
-
-def dumped(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
-    assert proc.returncode == 0, proc.stderr
-    out: dict[str, object] = json.loads(proc.stdout)
-    return out
 
 
 def stderr_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,41 +22,13 @@ from selfdiscover._agent import AgentClient
 from selfdiscover.testing import Behaviour, FakeAgent, random_docker_id
 
 
-@pytest.fixture
-def chunk_dripper() -> Iterator[str]:
-    """Sends a chunked response whose chunk-size line never ends: one byte per 0.1 s."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(4)
-    srv.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            with conn:
-                try:
-                    conn.recv(4096)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;")
-                    for _ in range(100):  # bounded: 10 s at most
-                        if stop.wait(0.1):
-                            break
-                        conn.sendall(b"x")
-                except OSError:
-                    pass
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.getsockname()[1]}"
-    stop.set()
-    t.join(5)
-    srv.close()
-
-
-def test_a_dripping_chunk_size_line_cannot_hold_past_the_deadline(chunk_dripper: str) -> None:
+def test_a_dripping_chunk_size_line_cannot_hold_past_the_deadline(
+    raw_server: tuple[str, list[bytes]],
+) -> None:
+    chunk_dripper, script = raw_server
+    # A chunk-size line that never ends: one byte per 0.1 s.
+    script.append(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;")
+    script.extend([b"<SLEEP0.1>", b"x"] * 100)
     client = AgentClient(
         chunk_dripper, timeout=Timeout(connect=0.5, read=0.5, total=1.0), retry=Retry(enabled=False)
     )

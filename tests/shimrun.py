@@ -1,0 +1,30 @@
+"""Running the installed shim as a subprocess: shared by test_exec and test_cli."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping
+from typing import Any
+
+
+def sd(
+    shim: list[str], args: list[str], env: Mapping[str, str], timeout: float = 30, **kw: Any
+) -> subprocess.CompletedProcess[str]:
+    """``selfdiscover ARGS`` with exactly ``env``; output decoded leniently."""
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [*shim, *args],
+        env=dict(env),
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=timeout,
+        **kw,
+    )
+
+
+def dumped(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The JSON a successful CMD printed on stdout."""
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
