@@ -64,7 +64,8 @@ class AgentMetadata:
         return m.group(1) if m else None
 
 
-def _str(obj: dict[str, Any], key: str, *, required: bool = False, where: str = "task") -> str | None:
+def text_field(obj: dict[str, Any], key: str, *, required: bool = False, where: str = "task") -> str | None:
+    """A string field from an agent document: optional, bounded, no control characters."""
     value = obj.get(key)
     if value is None or value == "":
         if required:
@@ -79,17 +80,33 @@ def _str(obj: dict[str, Any], key: str, *, required: bool = False, where: str = 
     return value
 
 
+def task_identity(obj: dict[str, Any], keys: tuple[str, str, str], *, where: str) -> tuple[str, str, str]:
+    """The (ARN, family, revision) every source must provide, checked against
+    ECS's own rules, whatever each document calls them."""
+    k_arn, k_family, k_revision = keys
+    arn = text_field(obj, k_arn, required=True, where=where) or ""
+    family = text_field(obj, k_family, required=True, where=where) or ""
+    revision = text_field(obj, k_revision, required=True, where=where) or ""
+    if not arn.startswith("arn:"):
+        raise AgentResponseError(f"{where} {k_arn} {arn[:80]!r} is not an ARN")
+    if not _FAMILY_RE.fullmatch(family):
+        raise AgentResponseError(f"{where} {k_family} {family[:80]!r} is not a task definition family")
+    if not _REVISION_RE.fullmatch(revision):
+        raise AgentResponseError(f"{where} {k_revision} {revision[:80]!r} is not a revision number")
+    return arn, family, revision
+
+
 def parse_container(obj: Any) -> AgentContainer:
     if not isinstance(obj, dict):
         raise AgentResponseError(f"container is {type(obj).__name__}, not an object")
     # Agent 1.19.0 (only) spelled it DockerID.
     key = "DockerId" if "DockerId" in obj else "DockerID"
     return AgentContainer(
-        docker_id=_str(obj, key, where="container") or "",
-        docker_name=_str(obj, "DockerName", where="container") or "",
-        name=_str(obj, "Name", where="container") or "",
-        image=_str(obj, "Image", where="container"),
-        image_id=_str(obj, "ImageID", where="container"),
+        docker_id=text_field(obj, key, where="container") or "",
+        docker_name=text_field(obj, "DockerName", where="container") or "",
+        name=text_field(obj, "Name", where="container") or "",
+        image=text_field(obj, "Image", where="container"),
+        image_id=text_field(obj, "ImageID", where="container"),
     )
 
 
@@ -101,16 +118,7 @@ def parse_task(obj: Any) -> AgentTask:
         raise AgentResponseError(
             "the agent answered its catch-all document, not a task (wrong path or URL prefix?)"
         )
-    arn = _str(obj, "Arn", required=True)
-    family = _str(obj, "Family", required=True)
-    version = _str(obj, "Version", required=True)
-    assert arn is not None and family is not None and version is not None
-    if not arn.startswith("arn:"):
-        raise AgentResponseError(f"task Arn {arn[:80]!r} is not an ARN")
-    if not _FAMILY_RE.fullmatch(family):
-        raise AgentResponseError(f"task Family {family[:80]!r} is not a task definition family")
-    if not _REVISION_RE.fullmatch(version):
-        raise AgentResponseError(f"task Version {version[:80]!r} is not a revision number")
+    arn, family, version = task_identity(obj, ("Arn", "Family", "Version"), where="task")
     raw = obj.get("Containers")
     if raw is None:
         raw = []
@@ -120,8 +128,8 @@ def parse_task(obj: Any) -> AgentTask:
         arn=arn,
         family=family,
         version=version,
-        known_status=_str(obj, "KnownStatus"),
-        desired_status=_str(obj, "DesiredStatus"),
+        known_status=text_field(obj, "KnownStatus"),
+        desired_status=text_field(obj, "DesiredStatus"),
         containers=tuple(parse_container(c) for c in raw),
     )
 
@@ -146,9 +154,9 @@ def parse_metadata(obj: Any) -> AgentMetadata:
         raise AgentResponseError("agent metadata has none of Cluster, ContainerInstanceArn, Version")
     where = "metadata"
     return AgentMetadata(
-        cluster=_str(obj, "Cluster", where=where),
-        container_instance_arn=_str(obj, "ContainerInstanceArn", where=where),
-        version=_str(obj, "Version", where=where),
+        cluster=text_field(obj, "Cluster", where=where),
+        container_instance_arn=text_field(obj, "ContainerInstanceArn", where=where),
+        version=text_field(obj, "Version", where=where),
     )
 
 

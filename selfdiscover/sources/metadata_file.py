@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from .._agent import _FAMILY_RE, _REVISION_RE, _str
+from .._agent import task_identity, text_field
 from .._errors import AgentResponseError, RetryableError
 from .._identity import read_bounded
 from .._model import TaskInfo
@@ -26,21 +26,18 @@ def parse_metadata_file(text: str, *, source: str) -> TaskInfo:
     if obj.get("MetadataFileStatus") != "READY":
         raise RetryableError("metadata file is not READY yet")
     where = "metadata file"
-    arn = _str(obj, "TaskARN", required=True, where=where)
-    family = _str(obj, "TaskDefinitionFamily", required=True, where=where)
-    revision = _str(obj, "TaskDefinitionRevision", required=True, where=where)
-    assert arn and family and revision
-    if not arn.startswith("arn:") or not _FAMILY_RE.fullmatch(family) or not _REVISION_RE.fullmatch(revision):
-        raise AgentResponseError("metadata file TaskARN, family or revision is malformed")
+    arn, family, revision = task_identity(
+        obj, ("TaskARN", "TaskDefinitionFamily", "TaskDefinitionRevision"), where=where
+    )
     return TaskInfo(
         arn=arn,
         family=family,
         version=revision,
-        docker_id=_str(obj, "ContainerID", where=where),
-        container_name=_str(obj, "ContainerName", where=where),
-        cluster=_str(obj, "Cluster", where=where),
-        container_instance_arn=_str(obj, "ContainerInstanceARN", where=where),
-        availability_zone=_str(obj, "AvailabilityZone", where=where),
+        docker_id=text_field(obj, "ContainerID", where=where),
+        container_name=text_field(obj, "ContainerName", where=where),
+        cluster=text_field(obj, "Cluster", where=where),
+        container_instance_arn=text_field(obj, "ContainerInstanceARN", where=where),
+        availability_zone=text_field(obj, "AvailabilityZone", where=where),
         source=source,
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _http
-from .._agent import _FAMILY_RE, _REVISION_RE, _str
+from .._agent import task_identity, text_field
 from .._errors import AgentResponseError, RetryableError
 from .._model import TaskInfo
 from . import Context
@@ -31,12 +31,7 @@ def parse_task_metadata(task: Any, container: Any | None, docker_id: str | None,
     """Build a TaskInfo from a ``/task`` object and (optionally) this container's object."""
     if not isinstance(task, dict):
         raise AgentResponseError(f"task metadata is {type(task).__name__}, not an object")
-    arn = _str(task, "TaskARN", required=True)
-    family = _str(task, "Family", required=True)
-    revision = _str(task, "Revision", required=True)
-    assert arn and family and revision
-    if not arn.startswith("arn:") or not _FAMILY_RE.fullmatch(family) or not _REVISION_RE.fullmatch(revision):
-        raise AgentResponseError("task metadata TaskARN, Family or Revision is malformed")
+    arn, family, revision = task_identity(task, ("TaskARN", "Family", "Revision"), where="task metadata")
     if container is None and docker_id:
         raw = task.get("Containers") or []
         if not isinstance(raw, list):
@@ -49,13 +44,13 @@ def parse_task_metadata(task: Any, container: Any | None, docker_id: str | None,
         arn=arn,
         family=family,
         version=revision,
-        docker_id=_str(c, "DockerId", where="container") if c else docker_id,
-        container_name=_str(c, "Name", where="container") if c else None,
-        cluster=_str(task, "Cluster"),
-        known_status=_str(task, "KnownStatus"),
-        desired_status=_str(task, "DesiredStatus"),
-        availability_zone=_str(task, "AvailabilityZone"),
-        launch_type=_str(task, "LaunchType"),
+        docker_id=text_field(c, "DockerId", where="container") if c else docker_id,
+        container_name=text_field(c, "Name", where="container") if c else None,
+        cluster=text_field(task, "Cluster"),
+        known_status=text_field(task, "KnownStatus"),
+        desired_status=text_field(task, "DesiredStatus"),
+        availability_zone=text_field(task, "AvailabilityZone"),
+        launch_type=text_field(task, "LaunchType"),
         source=source,
     )
 
