@@ -769,3 +769,10 @@ def test_demo_runs_end_to_end(shim: list[str], clean_env: dict[str, str]) -> Non
     assert proc.returncode == 0, proc.stderr
     assert "app: ECS_TASK_FAMILY=demo-web" in proc.stdout
     assert "app: ECS_TASK_VERSION=7" in proc.stdout
+
+
+def test_cli_dialects_are_the_envfile_dialects() -> None:
+    # cli.py keeps its own tuple so that `--help` does not import envfile; it must not drift.
+    from selfdiscover import cli, envfile
+
+    assert cli.DIALECTS == envfile.DIALECTS
