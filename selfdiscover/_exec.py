@@ -31,6 +31,13 @@ EX_NOTFOUND = 127
 DEFAULT_ENV_FILE = "/run/selfdiscover/ecs.env"
 _FALLBACK_DIR = "selfdiscover"
 
+
+def default_env_paths(environ: Mapping[str, str]) -> list[str]:
+    """The default env file, then its fallback for a read-only root filesystem."""
+    tmp = environ.get("TMPDIR") or "/tmp"
+    return [DEFAULT_ENV_FILE, os.path.join(tmp, _FALLBACK_DIR, os.path.basename(DEFAULT_ENV_FILE))]
+
+
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -129,10 +136,7 @@ def write_targets(
             diag.error(f"{t.path}: {e}")
             return EX_DATAERR
     for t, content in rendered:
-        candidates = [t.path]
-        if not t.explicit:
-            tmp = os.environ.get("TMPDIR") or "/tmp"
-            candidates.append(os.path.join(tmp, _FALLBACK_DIR, os.path.basename(t.path)))
+        candidates = [t.path] if t.explicit else default_env_paths(os.environ)
         for i, path in enumerate(candidates):
             try:
                 if not t.explicit:

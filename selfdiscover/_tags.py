@@ -83,23 +83,16 @@ def resolve(
     found = _from_env(env, prefix)
     if found.get("TASK_ARN"):
         return found
-    from ._exec import DEFAULT_ENV_FILE
+    from ._exec import default_env_paths
+    from .envfile import split_spec
 
     paths = [env_file] if env_file else [p for p in (env.get("SELFDISCOVER_ENV_FILE") or "").split(",") if p]
-    paths.append(DEFAULT_ENV_FILE)
-    paths.append(
-        os.path.join(env.get("TMPDIR") or "/tmp", "selfdiscover", os.path.basename(DEFAULT_ENV_FILE))
-    )
-    from .envfile import DIALECTS
-
-    for p in paths:
-        dialect, sep, rest = p.partition(":")
-        if sep and dialect in DIALECTS:
-            if dialect not in ("docker", "json"):
-                continue  # quoted dialects: read the variables, not the quotes
-            p = rest
-        path = p
-        found = _from_file(path.strip(), prefix)
+    paths.extend(default_env_paths(env))
+    for spec in paths:
+        dialect, path = split_spec(spec.strip())
+        if dialect not in (None, "docker", "json"):
+            continue  # quoted dialects: read the variables, not the quotes
+        found = _from_file(path, prefix)
         if found.get("TASK_ARN"):
             return found
     return None

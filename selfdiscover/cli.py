@@ -50,10 +50,10 @@ def _seconds(text: str) -> float:
 
 def parse_env_file_spec(spec: str, default_dialect: str) -> EnvTarget:
     """``PATH`` or ``DIALECT:PATH`` (e.g. ``shell:/run/ecs.sh``)."""
-    head, sep, tail = spec.partition(":")
-    if sep and head in DIALECTS and tail:
-        return EnvTarget(tail, head)
-    return EnvTarget(spec, default_dialect)
+    from .envfile import split_spec
+
+    dialect, path = split_spec(spec)
+    return EnvTarget(path, dialect or default_dialect)
 
 
 def _add_discovery_options(p: argparse.ArgumentParser) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 import docker  # the optional extra: selfdiscover[docker]; ImportError here means it is missing
 
 from .._model import cluster_name
-from ._fake_agent import Behaviour, FakeAgent, FakeContainer, FakeTask
+from ._fake_agent import FakeAgent, FakeContainer, FakeTask
 
 __all__ = [
     "CLUSTER_LABEL",
@@ -86,28 +86,11 @@ class DockerAgent(FakeAgent):
     """
 
     def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        cluster: str = "default",
-        behaviour: Behaviour | None = None,
-        agent_version: str = "Amazon ECS Agent - v1.105.1 (8dfceca6)",
-        region: str = "us-west-2",
-        account: str = "111122223333",
-        client: Any = None,
-        ttl: float = 0.5,
+        self, host: str = "127.0.0.1", port: int = 0, *, client: Any = None, ttl: float = 0.5, **kwargs: Any
     ) -> None:
-        super().__init__(
-            host,
-            port,
-            cluster=cluster,
-            behaviour=behaviour,
-            agent_version=agent_version,
-            region=region,
-            account=account,
-        )
-        self.default_cluster = cluster
+        """``kwargs`` are ``FakeAgent``'s (cluster, behaviour, agent_version, region, account)."""
+        super().__init__(host, port, **kwargs)
+        self.default_cluster = self.cluster
         self.ttl = ttl
         self._client = client
         self._instance_id = self.container_instance_arn.rsplit("/", 1)[1]
