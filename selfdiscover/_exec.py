@@ -32,6 +32,16 @@ DEFAULT_ENV_FILE = "/run/selfdiscover/ecs.env"
 _FALLBACK_DIR = "selfdiscover"
 
 
+def split_spec(spec: str) -> tuple[str | None, str]:
+    """``PATH`` or ``DIALECT:PATH`` (e.g. ``shell:/run/ecs.sh``) -> (dialect or None, path)."""
+    from .envfile import DIALECTS
+
+    head, sep, tail = spec.partition(":")
+    if sep and head in DIALECTS and tail:
+        return head, tail
+    return None, spec
+
+
 def default_env_paths(environ: Mapping[str, str]) -> list[str]:
     """The default env file, then its fallback for a read-only root filesystem."""
     tmp = environ.get("TMPDIR") or "/tmp"

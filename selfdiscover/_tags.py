@@ -83,8 +83,7 @@ def resolve(
     found = _from_env(env, prefix)
     if found.get("TASK_ARN"):
         return found
-    from ._exec import default_env_paths
-    from .envfile import split_spec
+    from ._exec import default_env_paths, split_spec
 
     paths = [env_file] if env_file else [p for p in (env.get("SELFDISCOVER_ENV_FILE") or "").split(",") if p]
     paths.extend(default_env_paths(env))

@@ -50,7 +50,7 @@ def _seconds(text: str) -> float:
 
 def parse_env_file_spec(spec: str, default_dialect: str) -> EnvTarget:
     """``PATH`` or ``DIALECT:PATH`` (e.g. ``shell:/run/ecs.sh``)."""
-    from .envfile import split_spec
+    from ._exec import split_spec
 
     dialect, path = split_spec(spec)
     return EnvTarget(path, dialect or default_dialect)

@@ -67,17 +67,9 @@ from ._errors import EnvFileError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["DIALECTS", "render", "split_spec", "write", "write_atomic"]
+__all__ = ["DIALECTS", "render", "write", "write_atomic"]
 
 DIALECTS = ("docker", "shell", "dotenv", "systemd", "json")
-
-
-def split_spec(spec: str) -> tuple[str | None, str]:
-    """``PATH`` or ``DIALECT:PATH`` (e.g. ``shell:/run/ecs.sh``) -> (dialect or None, path)."""
-    head, sep, tail = spec.partition(":")
-    if sep and head in DIALECTS and tail:
-        return head, tail
-    return None, spec
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
