@@ -14,15 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import quote
 
-from . import _http, _retry
+from . import _fields, _http, _retry
 from ._errors import AgentResponseError, AmbiguousIDError, RetryableError, TaskNotFoundError
+from ._fields import PortMapping, task_identity, text_field
 from ._policy import Retry, Timeout
 
 DEFAULT_AGENT_URL = "http://localhost:51678"
-
-_FAMILY_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
-_REVISION_RE = re.compile(r"[0-9]{1,10}")
-_MAX_STR = 2048
 
 
 @dataclass(frozen=True)
@@ -32,6 +29,8 @@ class AgentContainer:
     name: str
     image: str | None = None
     image_id: str | None = None
+    ports: tuple[PortMapping, ...] = ()
+    network: _fields.Network = _fields.NO_NETWORK
 
 
 @dataclass(frozen=True)
@@ -64,38 +63,6 @@ class AgentMetadata:
         return m.group(1) if m else None
 
 
-def text_field(obj: dict[str, Any], key: str, *, required: bool = False, where: str = "task") -> str | None:
-    """A string field from an agent document: optional, bounded, no control characters."""
-    value = obj.get(key)
-    if value is None or value == "":
-        if required:
-            raise AgentResponseError(f"{where} has no {key!r}")
-        return None
-    if not isinstance(value, str):
-        raise AgentResponseError(f"{where} {key!r} is {type(value).__name__}, not a string")
-    if len(value) > _MAX_STR:
-        raise AgentResponseError(f"{where} {key!r} is {len(value)} characters long")
-    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise AgentResponseError(f"{where} {key!r} contains control characters or lone surrogates")
-    return value
-
-
-def task_identity(obj: dict[str, Any], keys: tuple[str, str, str], *, where: str) -> tuple[str, str, str]:
-    """The (ARN, family, revision) every source must provide, checked against
-    ECS's own rules, whatever each document calls them."""
-    k_arn, k_family, k_revision = keys
-    arn = text_field(obj, k_arn, required=True, where=where) or ""
-    family = text_field(obj, k_family, required=True, where=where) or ""
-    revision = text_field(obj, k_revision, required=True, where=where) or ""
-    if not arn.startswith("arn:"):
-        raise AgentResponseError(f"{where} {k_arn} {arn[:80]!r} is not an ARN")
-    if not _FAMILY_RE.fullmatch(family):
-        raise AgentResponseError(f"{where} {k_family} {family[:80]!r} is not a task definition family")
-    if not _REVISION_RE.fullmatch(revision):
-        raise AgentResponseError(f"{where} {k_revision} {revision[:80]!r} is not a revision number")
-    return arn, family, revision
-
-
 def parse_container(obj: Any) -> AgentContainer:
     if not isinstance(obj, dict):
         raise AgentResponseError(f"container is {type(obj).__name__}, not an object")
@@ -107,6 +74,8 @@ def parse_container(obj: Any) -> AgentContainer:
         name=text_field(obj, "Name", where="container") or "",
         image=text_field(obj, "Image", where="container"),
         image_id=text_field(obj, "ImageID", where="container"),
+        ports=_fields.ports(obj, "Ports", where="container"),
+        network=_fields.networks(obj, where="container"),
     )
 
 

@@ -8,6 +8,7 @@ is retried until the deadline and then reported as the agent's fault.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -117,6 +118,7 @@ def discover(
     docker_id: str | None = None,
     sources: Sequence[str] | None = None,
     verify: bool | None = None,
+    tags: bool | None = None,
     proc_root: str = "/proc",
     environ: Mapping[str, str] | None = None,
 ) -> TaskInfo:
@@ -133,6 +135,15 @@ def discover(
     on the task ARN, family or revision raises ``SourceConflictError``: it is
     reported, never hidden behind the first answer.
 
+    With ``tags`` (default ``SELFDISCOVER_TAGS``), TMDE is asked for
+    ``/taskWithTags`` instead of ``/task`` (the same one request), filling
+    ``task_tags`` and ``container_instance_tags``.
+
+    When the answer has no host address, the metadata file (if the agent
+    writes one) fills it, then, with ``SELFDISCOVER_IMDS=1``, the EC2
+    instance metadata service (IMDSv2), within the same deadline; a failure
+    there is a warning in ``TaskInfo.warnings``, never an error.
+
     Raises ``NotInECSError`` when nothing suggests ECS, and another
     ``DiscoveryError`` when this is ECS but the task cannot be learned.
     """
@@ -140,16 +151,49 @@ def discover(
         agent_url=agent_url, timeout=timeout, docker_id=docker_id, proc_root=proc_root, environ=environ
     )
     env = ctx.environ
+    ctx.tags = _truthy(env.get("SELFDISCOVER_TAGS", "")) if tags is None else tags
     if retry is None:
         retry = Retry.from_env(dict(env))
     ladder = Ladder(_make_sources(source_order(env, sources)))
     deadline = time.monotonic() + ctx.timeout.total
     info = run_ladder(ladder, ctx, retry, deadline)
     if verify is None:
-        verify = env.get("SELFDISCOVER_VERIFY", "").strip().lower() in ("1", "true", "yes", "on")
+        verify = _truthy(env.get("SELFDISCOVER_VERIFY", ""))
     if verify:
         cross_check(info, ladder, ctx, deadline)
-    return info
+    return complete_host_address(info, ctx, deadline)
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def complete_host_address(info: TaskInfo, ctx: Context, deadline: float) -> TaskInfo:
+    """Fill ``host_ipv4`` when the answering source could not: from the
+    metadata file (a local read), then from IMDS if opted in. Neither ever
+    fails discovery."""
+    if info.host_ipv4:
+        return info
+    env = ctx.environ
+    path = (env.get("ECS_CONTAINER_METADATA_FILE") or "").strip()
+    if path and not info.source.startswith("metadata-file "):
+        from .sources.metadata_file import MetadataFile
+
+        try:
+            host = MetadataFile().fetch(ctx, path, deadline).host_ipv4
+        except DiscoveryError:
+            host = None
+        if host:
+            return dataclasses.replace(info, host_ipv4=host)
+    from .sources import imds
+
+    if not imds.enabled(env) or info.launch_type == "FARGATE":
+        return info
+    try:
+        host = imds.local_ipv4(env, ctx.timeout, deadline)
+    except imds.IMDSError as e:
+        return dataclasses.replace(info, warnings=(*info.warnings, f"host address unknown: {e}"))
+    return dataclasses.replace(info, host_ipv4=host)
 
 
 def cross_check(info: TaskInfo, ladder: Ladder, ctx: Context, deadline: float) -> list[TaskInfo]:

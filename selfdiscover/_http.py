@@ -142,8 +142,11 @@ def get(
     timeout: Timeout,
     deadline: float,
     body_cap: int = DEFAULT_BODY_CAP,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    """GET ``base_url + path`` once. ``deadline`` is a ``time.monotonic()`` value.
+    """GET (or ``method``) ``base_url + path`` once. ``deadline`` is a
+    ``time.monotonic()`` value; ``headers`` are added to the defaults.
 
     Raises ``RetryableError`` for transport failures and for statuses that
     say "try again"; returns every other response for the caller to judge.
@@ -158,9 +161,9 @@ def get(
     token = _watch.set(watch)
     try:
         r = _pool(host, port).urlopen(
-            "GET",
+            method,
             prefix + path,
-            headers={"Accept": "application/json", "User-Agent": "selfdiscover"},
+            headers={"Accept": "application/json", "User-Agent": "selfdiscover", **(headers or {})},
             timeout=t,
             retries=False,
             redirect=False,

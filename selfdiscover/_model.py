@@ -7,10 +7,16 @@ fixtures and fuzzed without a socket in sight.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable
 
-__all__ = ["TaskArn", "TaskInfo", "parse_task_arn"]
+from ._fields import PortMapping
+
+__all__ = ["PortMapping", "TaskArn", "TaskInfo", "parse_task_arn"]
 
 # Partition, region and account are tightly shaped; the resource part is what
 # varies between the old and new ARN formats.
@@ -74,8 +80,15 @@ class TaskInfo:
     """What this process learned about the task it runs in.
 
     Immutable so it can be shared between threads and cached for the life of
-    the process. Fields the source could not tell are ``None``. ``source``
-    names the source that answered (e.g. ``"introspection:http://localhost:51678"``).
+    the process. Fields the source could not tell are ``None`` (or empty).
+    ``source`` names the source that answered (e.g. ``"tmde-v4 http://..."``).
+
+    Network and limits: ``network_mode`` is ``awsvpc``, ``bridge``, ``host``
+    or ``none``; addresses are this container's (in awsvpc, the task ENI's);
+    ``ports`` are the published bindings; ``host_ipv4`` is the EC2
+    instance's private address. CPU is in CPU units (1024 = one vCPU), memory
+    in MiB. ``task_tags`` and ``container_instance_tags`` are ``None`` unless
+    asked for; ``warnings`` are what a source reported without failing.
     """
 
     arn: str
@@ -90,7 +103,35 @@ class TaskInfo:
     agent_version: str | None = None
     availability_zone: str | None = None
     launch_type: str | None = None
+    network_mode: str | None = None
+    ipv4_addresses: tuple[str, ...] = ()
+    ipv6_addresses: tuple[str, ...] = ()
+    private_dns_name: str | None = None
+    subnet_cidr: str | None = None
+    ports: tuple[PortMapping, ...] = ()
+    host_ipv4: str | None = None
+    service_name: str | None = None
+    task_cpu: int | None = None
+    task_memory: int | None = None
+    container_cpu: int | None = None
+    container_memory: int | None = None
+    image: str | None = None
+    image_id: str | None = None
+    container_arn: str | None = None
+    log_group: str | None = None
+    log_stream: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    task_tags: Mapping[str, str] | None = field(default=None, hash=False)
+    container_instance_tags: Mapping[str, str] | None = field(default=None, hash=False)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
     source: str = ""
+
+    def __post_init__(self) -> None:
+        # Read-only views: a frozen TaskInfo must not hide a mutable dict.
+        for name in ("labels", "task_tags", "container_instance_tags"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, MappingProxyType):
+                object.__setattr__(self, name, MappingProxyType(dict(value)))
 
     @property
     def _parsed(self) -> TaskArn | None:
@@ -125,12 +166,16 @@ class TaskInfo:
         """``family:revision``, the form the ECS API and console use."""
         return f"{self.family}:{self.version}"
 
-    def replace(self, **changes: object) -> TaskInfo:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
-
-    def as_dict(self) -> dict[str, str | None]:
-        """All fields, derived ones included, for JSON output and log tags."""
-        d: dict[str, str | None] = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    def as_dict(self) -> dict[str, Any]:
+        """All fields, derived ones included, as JSON-ready values."""
+        d: dict[str, Any] = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["ports"] = [p._asdict() for p in self.ports]
+        d["ipv4_addresses"] = list(self.ipv4_addresses)
+        d["ipv6_addresses"] = list(self.ipv6_addresses)
+        d["warnings"] = list(self.warnings)
+        for name in ("labels", "task_tags", "container_instance_tags"):
+            if d[name] is not None:
+                d[name] = dict(d[name])
         d.update(
             task_id=self.task_id,
             region=self.region,
@@ -141,34 +186,71 @@ class TaskInfo:
         return d
 
 
-# Variable suffixes and where their values come from. The prefix (default
-# ``ECS_``) is configurable; the issue names ECS_TASK_ARN, ECS_TASK_FAMILY and
-# ECS_TASK_VERSION as the contract.
-VARIABLES: tuple[tuple[str, str], ...] = (
-    ("TASK_ARN", "arn"),
-    ("TASK_FAMILY", "family"),
-    ("TASK_VERSION", "version"),
-    ("TASK_DEFINITION", "task_definition"),
-    ("TASK_ID", "task_id"),
-    ("CLUSTER", "cluster_name"),
-    ("CONTAINER_NAME", "container_name"),
-    ("CONTAINER_ID", "docker_id"),
-    ("CONTAINER_INSTANCE_ARN", "container_instance_arn"),
-    ("REGION", "region"),
-    ("ACCOUNT_ID", "account"),
-    ("AVAILABILITY_ZONE", "availability_zone"),
-    ("LAUNCH_TYPE", "launch_type"),
-    ("AGENT_VERSION", "agent_version"),
+def _first(values: tuple[str, ...]) -> str | None:
+    return values[0] if values else None
+
+
+def _tags_json(tags: Mapping[str, str] | None) -> str | None:
+    if tags is None:
+        return None
+    return json.dumps(dict(tags), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+# Variable suffixes and how each value is read off a TaskInfo. The prefix
+# (default ``ECS_``) is configurable. ``ECS_PORT_<port>_<PROTO>`` variables
+# come on top, one per bound port (see ``port_variables``).
+VARIABLES: tuple[tuple[str, Callable[[TaskInfo], object]], ...] = (
+    ("TASK_ARN", lambda i: i.arn),
+    ("TASK_FAMILY", lambda i: i.family),
+    ("TASK_VERSION", lambda i: i.version),
+    ("TASK_DEFINITION", lambda i: i.task_definition),
+    ("TASK_ID", lambda i: i.task_id),
+    ("CLUSTER", lambda i: i.cluster_name),
+    ("CONTAINER_NAME", lambda i: i.container_name),
+    ("CONTAINER_ID", lambda i: i.docker_id),
+    ("CONTAINER_INSTANCE_ARN", lambda i: i.container_instance_arn),
+    ("REGION", lambda i: i.region),
+    ("ACCOUNT_ID", lambda i: i.account),
+    ("AVAILABILITY_ZONE", lambda i: i.availability_zone),
+    ("LAUNCH_TYPE", lambda i: i.launch_type),
+    ("AGENT_VERSION", lambda i: i.agent_version),
+    ("NETWORK_MODE", lambda i: i.network_mode),
+    ("CONTAINER_IPV4", lambda i: _first(i.ipv4_addresses)),
+    ("CONTAINER_IPV6", lambda i: _first(i.ipv6_addresses)),
+    ("PRIVATE_DNS_NAME", lambda i: i.private_dns_name),
+    ("HOST_IPV4", lambda i: i.host_ipv4),
+    ("SERVICE_NAME", lambda i: i.service_name),
+    ("TASK_CPU", lambda i: i.task_cpu),
+    ("TASK_MEMORY", lambda i: i.task_memory),
+    ("CONTAINER_CPU", lambda i: i.container_cpu),
+    ("CONTAINER_MEMORY", lambda i: i.container_memory),
+    ("CONTAINER_IMAGE", lambda i: i.image),
+    ("CONTAINER_ARN", lambda i: i.container_arn),
+    ("LOG_GROUP", lambda i: i.log_group),
+    ("LOG_STREAM", lambda i: i.log_stream),
+    ("TASK_TAGS", lambda i: _tags_json(i.task_tags)),
+    ("CONTAINER_INSTANCE_TAGS", lambda i: _tags_json(i.container_instance_tags)),
 )
+
+
+def port_variables(ports: tuple[PortMapping, ...], prefix: str = "ECS_") -> dict[str, str]:
+    """``<prefix>PORT_8080_TCP=32768``: the host port Docker gave each
+    container port. An unbound port has no variable; when a port is bound
+    twice (IPv4 and IPv6 with different host ports) the first binding wins."""
+    out: dict[str, str] = {}
+    for p in ports:
+        if p.host_port:
+            out.setdefault(f"{prefix}PORT_{p.container_port}_{p.protocol.upper()}", str(p.host_port))
+    return out
 
 
 def to_variables(info: TaskInfo, prefix: str = "ECS_") -> dict[str, str]:
     """The environment variables for ``info``; unknown values are left out,
     not written empty, so a consumer can tell "unknown" from "empty"."""
-    d = info.as_dict()
     out: dict[str, str] = {}
-    for suffix, field in VARIABLES:
-        value = d.get(field)
-        if value:
-            out[prefix + suffix] = value
+    for suffix, get in VARIABLES:
+        value = get(info)
+        if value is not None and value != "":
+            out[prefix + suffix] = str(value)
+    out.update(port_variables(info.ports, prefix))
     return out

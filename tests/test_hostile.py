@@ -29,6 +29,7 @@ import threading
 import time
 import tracemalloc
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -96,6 +97,13 @@ def assert_clean_strings(obj: Any) -> None:
     elif isinstance(obj, (list, tuple)):
         for item in obj:
             assert_clean_strings(item)
+    elif isinstance(obj, Mapping):
+        for key, item in obj.items():
+            assert isinstance(key, str) and isinstance(item, str)
+            assert_clean_strings(key)
+            assert_clean_strings(item)
+    elif isinstance(obj, int) and not isinstance(obj, bool):
+        assert 0 <= obj < 2**31, obj
     else:
         assert obj is None, type(obj)
 
@@ -110,6 +118,7 @@ def assert_one_line_error(e: BaseException) -> None:
 
 
 FAMILY_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+PORT_VAR_RE = re.compile(r"ECS_PORT_[1-9][0-9]{0,4}_(TCP|UDP)")
 REVISION_RE = re.compile(r"[0-9]{1,10}")
 
 
@@ -131,7 +140,7 @@ def assert_info(info: TaskInfo) -> None:
     assert_core(info.arn, info.family, info.version)
     assert_clean_strings(info)
     variables = to_variables(info)
-    assert set(variables) <= VAR_NAMES
+    assert {n for n in variables if not PORT_VAR_RE.fullmatch(n)} <= VAR_NAMES
     for dialect in DIALECTS:
         try:
             text = render(variables, dialect, header="hostile")

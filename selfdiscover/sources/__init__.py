@@ -29,6 +29,7 @@ class Context:
     evidence: list[str]
     agent_url: str | None = None  # an explicit introspection URL
     in_ecs: bool = False
+    tags: bool = False  # ask for task and container-instance tags (TMDE /taskWithTags)
 
 
 @dataclass

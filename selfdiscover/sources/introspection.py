@@ -72,6 +72,12 @@ class _Introspection:
             desired_status=task.desired_status,
             container_instance_arn=meta.container_instance_arn if meta else None,
             agent_version=meta.agent_semver if meta else None,
+            image=container.image if container else None,
+            image_id=container.image_id if container else None,
+            ports=container.ports if container else (),
+            network_mode=container.network.mode if container else None,
+            ipv4_addresses=container.network.ipv4 if container else (),
+            ipv6_addresses=container.network.ipv6 if container else (),
             source=f"introspection {target}",
         )
 

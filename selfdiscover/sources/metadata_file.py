@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 
-from .._agent import task_identity, text_field
+from .. import _fields
 from .._errors import AgentResponseError, RetryableError
+from .._fields import task_identity, text_field
 from .._identity import read_bounded
 from .._model import TaskInfo
 from . import Context
@@ -29,6 +30,7 @@ def parse_metadata_file(text: str, *, source: str) -> TaskInfo:
     arn, family, revision = task_identity(
         obj, ("TaskARN", "TaskDefinitionFamily", "TaskDefinitionRevision"), where=where
     )
+    net = _fields.networks(obj, where=where)
     return TaskInfo(
         arn=arn,
         family=family,
@@ -38,6 +40,13 @@ def parse_metadata_file(text: str, *, source: str) -> TaskInfo:
         cluster=text_field(obj, "Cluster", where=where),
         container_instance_arn=text_field(obj, "ContainerInstanceARN", where=where),
         availability_zone=text_field(obj, "AvailabilityZone", where=where),
+        image=text_field(obj, "ImageName", where=where),
+        image_id=text_field(obj, "ImageID", where=where),
+        ports=_fields.ports(obj, "PortMappings", where=where, host_ip_key="BindIp"),
+        network_mode=net.mode,
+        ipv4_addresses=net.ipv4,
+        ipv6_addresses=net.ipv6,
+        host_ipv4=_fields.ipv4_field(obj, "HostPrivateIPv4Address", where=where),
         source=source,
     )
 
