@@ -28,6 +28,14 @@ FIELDS = (
     "ACCOUNT_ID",
     "AVAILABILITY_ZONE",
     "LAUNCH_TYPE",
+    "SERVICE_NAME",
+    "CONTAINER_ARN",
+    "CONTAINER_IMAGE",
+    "NETWORK_MODE",
+    "CONTAINER_IPV4",
+    "HOST_IPV4",
+    "LOG_GROUP",
+    "LOG_STREAM",
 )
 
 STYLES = ("flat", "otel", "datadog", "nested")
@@ -124,6 +132,8 @@ def tags(style: str = "flat", identity: Mapping[str, str] | None = None) -> dict
             "task_arn": g("TASK_ARN"),
             "ecs_cluster_name": g("CLUSTER"),
             "ecs_container_name": g("CONTAINER_NAME"),
+            "ecs_service": g("SERVICE_NAME"),
+            "docker_image": g("CONTAINER_IMAGE"),
         }
     if style == "otel":
         return dict(otel_resource_attributes(v, all_keys=True))
