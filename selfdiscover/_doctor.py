@@ -53,6 +53,34 @@ def hint(source: str, detail: str, ctx: Context) -> str:
     return "see the detail"
 
 
+def _ports(info: TaskInfo) -> str:
+    shown = [
+        f"{p.container_port}/{p.protocol}->{p.host_ip + ':' if p.host_ip else ''}{p.host_port or 'unbound'}"
+        for p in info.ports
+    ]
+    return ", ".join(shown) or "none"
+
+
+def network_section(answers: list[TaskInfo], host: TaskInfo, imds_on: bool) -> str:
+    """Mode, addresses and ports as each answering source reports them: the
+    sources carry different subsets (v1 has no bridge addresses, TMDE has no
+    awsvpc bindings), so which one said what is the diagnosis."""
+    lines = ["\nnetwork (per source):\n"]
+    for a in answers:
+        lines.append(
+            f"  {a.source}: mode {a.network_mode or 'unknown'}; "
+            f"IPv4 {', '.join(a.ipv4_addresses) or 'none'}; IPv6 {', '.join(a.ipv6_addresses) or 'none'}; "
+            f"DNS {a.private_dns_name or 'none'}; ports {_ports(a)}\n"
+        )
+    if host.host_ipv4:
+        lines.append(f"  host IPv4: {host.host_ipv4}\n")
+    else:
+        why = "IMDS did not answer" if imds_on else "SELFDISCOVER_IMDS=1 asks the instance metadata service"
+        lines.append(f"  host IPv4: unknown (no metadata file gave it; {why})\n")
+    lines.extend(f"  warning: {m}\n" for m in host.warnings)
+    return "".join(lines)
+
+
 def _pid1_note() -> str:
     try:
         import psutil  # only the doctor pays for it
@@ -131,6 +159,11 @@ def run_doctor(
     except EnvFileError as e:
         w(f"\nresult: FAILED: the answer cannot be written as an env file: {e}\n")
         return 1
+    from ._discover import complete_host_address
+    from .sources import imds
+
+    host = complete_host_address(first, ctx, time.monotonic() + min(ctx.timeout.total, 5.0))
+    w(network_section(answers, host, imds.enabled(env)))
     if problems:
         w("\nresult: FAILED: the sources disagree:\n" + "".join(f"  {p}\n" for p in problems))
         return 1

@@ -82,6 +82,14 @@ def _add_discovery_options(p: argparse.ArgumentParser) -> None:
         default=_env("PREFIX", "ECS_"),
         help="variable name prefix [SELFDISCOVER_PREFIX; default ECS_]",
     )
+    g.add_argument(
+        "--tags",
+        action="store_true",
+        default=_truthy(_env("TAGS")),
+        help="also learn task and container-instance tags (TMDE /taskWithTags; the task role needs "
+        "ecs:ListTagsForResource), as JSON in ECS_TASK_TAGS and ECS_CONTAINER_INSTANCE_TAGS "
+        "[SELFDISCOVER_TAGS=1]",
+    )
 
 
 def _add_verbosity(p: argparse.ArgumentParser, *, sub: bool = True) -> None:
@@ -291,12 +299,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _discover(args: argparse.Namespace) -> Any:
+def _discover(args: argparse.Namespace, diag: Diag) -> Any:
     from ._discover import discover
     from ._policy import Timeout
 
     timeout = Timeout(total=args.timeout) if args.timeout is not None else None
-    return discover(agent_url=args.agent_url, timeout=timeout, docker_id=args.docker_id)
+    info = discover(agent_url=args.agent_url, timeout=timeout, docker_id=args.docker_id, tags=args.tags)
+    for warning in info.warnings:  # e.g. tags without permission, IMDS unreachable: never fatal
+        diag.warn(warning)
+    return info
 
 
 def cmd_exec(args: argparse.Namespace, diag: Diag) -> int:
@@ -330,7 +341,7 @@ def cmd_exec(args: argparse.Namespace, diag: Diag) -> int:
             targets = [EnvTarget(DEFAULT_ENV_FILE, args.format, explicit=False)]
 
     try:
-        info = _discover(args)
+        info = _discover(args, diag)
     except NotInECSError as e:
         if policy == "required":
             diag.error(str(e))
@@ -364,7 +375,7 @@ def cmd_show(args: argparse.Namespace, diag: Diag) -> int:
 
     trap_stop_signals()
     try:
-        info = _discover(args)
+        info = _discover(args, diag)
     except NotInECSError as e:
         diag.error(str(e))
         return EX_NOTECS
