@@ -1,19 +1,23 @@
 """Testing helpers shipped with the library: a fake ECS agent you can run
 in-process, from the command line (``selfdiscover fake-agent``), or as the
 ``fake_agent`` pytest fixture (registered automatically when selfdiscover is
-installed).
+installed), and a fake EC2 instance metadata service (``FakeIMDS``, the
+``fake_imds`` fixture) for the opt-in host-address client.
 """
 
 from __future__ import annotations
 
 from ._fake_agent import Behaviour, FakeAgent, FakeContainer, FakeTask, RequestRecord, random_docker_id
+from ._fake_imds import FakeIMDS, IMDSRequest
 
 __all__ = [
     "Behaviour",
     "DockerAgent",
     "FakeAgent",
     "FakeContainer",
+    "FakeIMDS",
     "FakeTask",
+    "IMDSRequest",
     "RequestRecord",
     "random_docker_id",
 ]
