@@ -36,9 +36,10 @@ def _errors(task: dict[str, Any]) -> tuple[str, ...]:
     out = []
     for e in raw[:10]:
         if isinstance(e, dict):
-            keys = ("ErrorField", "ErrorCode", "ErrorMessage")
-            parts = [text_field(e, k, where="task metadata Errors") for k in keys]
-            out.append("task metadata: " + ": ".join(p for p in parts if p))
+            where = "task metadata Errors"
+            what = text_field(e, "ErrorField", where=where) or "tags"
+            parts = [text_field(e, k, where=where) for k in ("ErrorCode", "ErrorMessage")]
+            out.append(f"task metadata could not get {what}: " + ": ".join(p for p in parts if p))
     return tuple(out)
 
 
