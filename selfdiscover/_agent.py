@@ -129,6 +129,16 @@ def parse_metadata(obj: Any) -> AgentMetadata:
     )
 
 
+def docker_id_path(docker_id: str) -> str:
+    """The one ``/v1/tasks?dockerid=`` request: the agent matches 12 or fewer
+    characters as a prefix and longer ones exactly."""
+    return "/v1/tasks?dockerid=" + quote(docker_id, safe="")
+
+
+def task_arn_path(arn: str) -> str:
+    return "/v1/tasks?taskarn=" + quote(arn, safe=":/")
+
+
 def classify(resp: _http.Response, *, what: str, retry_not_found: bool) -> Any:
     """Turn a status into data or the right error; return the decoded JSON on 200."""
     s = resp.status
@@ -196,8 +206,7 @@ class AgentClient:
         return parse_tasks(self.get_json("/v1/tasks", what="task list", deadline=deadline))
 
     def task_by_arn(self, arn: str, *, deadline: float | None = None) -> AgentTask:
-        path = "/v1/tasks?taskarn=" + quote(arn, safe=":/")
-        return parse_task(self.get_json(path, what=f"task {arn}", deadline=deadline))
+        return parse_task(self.get_json(task_arn_path(arn), what=f"task {arn}", deadline=deadline))
 
     def task_by_docker_id(
         self, docker_id: str, *, retry_not_found: bool = True, deadline: float | None = None
@@ -207,8 +216,10 @@ class AgentClient:
         404 is retried by default: right after ``docker create`` the agent has
         not recorded the ID yet (the start-up race).
         """
-        path = "/v1/tasks?dockerid=" + quote(docker_id, safe="")
         obj = self.get_json(
-            path, what=f"container {docker_id}", retry_not_found=retry_not_found, deadline=deadline
+            docker_id_path(docker_id),
+            what=f"container {docker_id}",
+            retry_not_found=retry_not_found,
+            deadline=deadline,
         )
         return parse_task(obj)

@@ -9,9 +9,8 @@ import os
 import socket
 import struct
 import time
-from urllib.parse import quote
 
-from .._agent import AgentClient, parse_task
+from .._agent import AgentClient, docker_id_path, parse_task
 from .._errors import SelfdiscoverError
 from .._identity import read_bounded
 from .._model import TaskInfo
@@ -48,7 +47,7 @@ class _Introspection:
         client = AgentClient(target, timeout=ctx.timeout, retry=Retry(enabled=False))
         task = parse_task(
             client.once(
-                "/v1/tasks?dockerid=" + quote(docker_id, safe=""),
+                docker_id_path(docker_id),
                 what=f"container {docker_id}",
                 retry_not_found=ctx.in_ecs,
                 deadline=deadline,
