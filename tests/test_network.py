@@ -323,3 +323,19 @@ def test_taskinfo_maps_are_read_only_and_json_ready() -> None:
         {"container_port": 1, "protocol": "tcp", "host_port": 2, "host_ip": None}
     ]
     assert d["labels"] == {"a": "b"}
+
+
+def test_log_styles_name_the_new_fields() -> None:
+    from selfdiscover import _tags
+
+    container = sample("tmde-v4-container-bridge.json")
+    info = parse_task_metadata(bridge_task(container), None, BRIDGE_ID, source="tmde-v4 x")
+    identity = _tags._from_env(to_variables(info, "X_"), "X_")
+    flat = _tags.tags("flat", identity)
+    assert flat["ecs_service_name"] == "" and flat["ecs_network_mode"] == "bridge"
+    assert flat["ecs_container_ipv4"] == "172.17.0.3" and flat["ecs_container_image"] == "nginx:1.27"
+    assert flat["ecs_log_group"] == "/ecs/nginx-web" and flat["ecs_container_arn"].startswith("arn:aws:ecs:")
+    dd = _tags.tags("datadog", {**identity, "SERVICE_NAME": "storefront"})
+    assert dd["ecs_service"] == "storefront" and dd["docker_image"] == "nginx:1.27"
+    # Only what a style names is added: no port or limit keys on every record.
+    assert not any("port" in k or "cpu" in k for k in flat)
