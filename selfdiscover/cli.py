@@ -208,11 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "fake-agent",
         help="run the bundled fake ECS agent",
-        description="Serve a fake introspection API on loopback until SIGTERM/SIGINT. "
-        "Prints its URL on stdout.",
+        description="Serve a fake introspection API and task metadata endpoint (TMDE v3/v4) on "
+        "loopback until SIGTERM/SIGINT. Prints the introspection URL on stdout, then the TMDE URL.",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=51678)
+    p.add_argument("--tmde-port", type=int, default=0, metavar="PORT", help="TMDE port (default: any free)")
     p.add_argument("--samples", action="store_true", help="load the bundled sample tasks")
     p.add_argument(
         "--task",
@@ -220,6 +221,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FAMILY:REVISION:NAME:DOCKERID",
         help="add a one-container task (repeatable)",
+    )
+    p.add_argument(
+        "--network-mode",
+        choices=("bridge", "host", "awsvpc", "none"),
+        default="bridge",
+        help="of --task tasks",
+    )
+    p.add_argument("--launch-type", choices=("EC2", "FARGATE"), default="EC2", help="of --task tasks")
+    p.add_argument(
+        "--container-port",
+        action="append",
+        default=[],
+        metavar="[HOST:]PORT[/PROTO]",
+        help="a port mapping of every --task container (repeatable; bridge: no HOST = dynamic)",
     )
     p.add_argument("--down", type=float, default=0.0, metavar="S", help="refuse connections for S seconds")
     p.add_argument("--not-found", type=float, default=0.0, metavar="S", help="404 lookups for S seconds")
@@ -439,9 +454,9 @@ def cmd_fake_agent(args: argparse.Namespace, diag: Diag) -> int:
         old_agent=args.old_agent,
     )
     try:
-        agent = FakeAgent(args.host, args.port, behaviour=behaviour)
+        agent = FakeAgent(args.host, args.port, behaviour=behaviour, tmde_port=args.tmde_port)
     except OSError as e:
-        diag.error(f"cannot bind {args.host}:{args.port}: {e.strerror or e}")
+        diag.error(f"cannot bind {args.host}:{args.port}/{args.tmde_port}: {e.strerror or e}")
         return EX_UNAVAILABLE
     if args.samples:
         agent.load_samples()
@@ -451,7 +466,18 @@ def cmd_fake_agent(args: argparse.Namespace, diag: Diag) -> int:
             diag.error(f"--task wants FAMILY:REVISION:NAME:DOCKERID, got {spec!r}")
             return EX_USAGE
         family, revision, name, docker_id = parts
-        agent.add_task(family, revision, [FakeContainer(name, docker_id)])
+        try:
+            agent.add_task(
+                family,
+                revision,
+                [FakeContainer(name, docker_id)],
+                network_mode=args.network_mode,
+                launch_type=args.launch_type,
+                ports=args.container_port,
+            )
+        except ValueError as e:
+            diag.error(str(e))
+            return EX_USAGE
     return _serve_until_signal(agent)
 
 
@@ -484,6 +510,9 @@ def _serve_until_signal(agent: Any) -> int:
         signal.signal(sig, lambda *_: stop.set())
     agent.start()
     sys.stdout.write(agent.url + "\n")
+    tmde_url = getattr(agent, "tmde_url", None)
+    if tmde_url:
+        sys.stdout.write(tmde_url + "\n")
     sys.stdout.flush()
     while not stop.wait(3600):
         pass
