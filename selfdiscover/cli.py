@@ -257,11 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "emulate",
         help="serve the introspection API from the containers Docker runs (needs the docker extra)",
-        description="A local ECS agent for laptops: answers /v1/tasks from the com.amazonaws.ecs.* labels "
-        "of running containers, read through the Docker Engine API. Prints its URL on stdout.",
+        description="A local ECS agent for laptops: answers /v1/tasks and TMDE v4 (at "
+        "/v4/<endpoint id derived from the Docker ID>) from the com.amazonaws.ecs.* labels and docker "
+        "inspect of running containers, read through the Docker Engine API. Prints the introspection "
+        "URL on stdout, then the TMDE URL.",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=51678)
+    p.add_argument("--tmde-port", type=int, default=0, metavar="PORT", help="TMDE port (default: any free)")
 
     p = sub.add_parser(
         "demo",
@@ -527,8 +530,8 @@ def cmd_emulate(args: argparse.Namespace, diag: Diag) -> int:
         diag.error(f"emulate needs the docker extra (pip install 'selfdiscover[docker]'): {e}")
         return EX_UNAVAILABLE
     try:
-        agent = DockerAgent(args.host, args.port)
+        agent = DockerAgent(args.host, args.port, tmde_port=args.tmde_port)
     except OSError as e:
-        diag.error(f"cannot bind {args.host}:{args.port}: {e.strerror or e}")
+        diag.error(f"cannot bind {args.host}:{args.port}/{args.tmde_port}: {e.strerror or e}")
         return EX_UNAVAILABLE
     return _serve_until_signal(agent)

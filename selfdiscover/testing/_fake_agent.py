@@ -199,8 +199,17 @@ class FakeContainer:
     restart_count: int | None = None  # set when the task definition enables a restart policy
     volumes: list[dict[str, str]] = field(default_factory=list)
     health: dict[str, Any] | None = None
+    # What Docker says, when it is known (the emulator): these replace what the task implies.
+    log_options: dict[str, str] | None = None  # None: the awslogs options the agent configures
+    name_in_docker: str = ""  # "": the agent's ecs-<family>-<revision>-<name>-<hex> scheme
+    network_mode: str = ""  # HostConfig.NetworkMode; "": the task's
+    docker_networks: dict[str, tuple[str, str]] | None = (
+        None  # NetworkSettings.Networks: name -> (ipv4, ipv6)
+    )
 
     def docker_name(self, task: FakeTask) -> str:
+        if self.name_in_docker:
+            return self.name_in_docker
         if task.launch_type == "FARGATE":
             return self.name
         return f"ecs-{task.family}-{task.version}-{docker_name_part(self.name)}-{self.docker_name_suffix}"
@@ -223,19 +232,29 @@ class FakeContainer:
     def observed(self) -> list[FakeBinding]:
         return list(self.bindings or [])
 
-    def _docker_network(self, task: FakeTask) -> dict[str, Any]:
-        """One entry of Docker's ``NetworkSettings.Networks`` (keyed by network name)."""
-        net: dict[str, Any] = {"NetworkMode": task.network_mode}
-        if self.ipv4:
-            net["IPv4Addresses"] = [self.ipv4]
-        if self.ipv6:
-            net["IPv6Addresses"] = [self.ipv6]
-        return net
+    def _docker_networks(self, task: FakeTask) -> list[dict[str, Any]]:
+        """Docker's ``NetworkSettings.Networks``, one entry per network; with
+        none (a container in another's namespace) only the HostConfig mode."""
+        given = self.docker_networks
+        if given is None:
+            given = {self.network_mode or task.network_mode: (self.ipv4, self.ipv6)}
+        if not given:
+            mode = self.network_mode or task.network_mode
+            return [{"NetworkMode": mode}] if mode else []
+        out = []
+        for mode, (ipv4, ipv6) in given.items():
+            net: dict[str, Any] = {"NetworkMode": mode}
+            if ipv4:
+                net["IPv4Addresses"] = [ipv4]
+            if ipv6:
+                net["IPv6Addresses"] = [ipv6]
+            out.append(net)
+        return out
 
     def networks(self, task: FakeTask, *, v4: bool) -> list[dict[str, Any]]:
         if task.eni is not None:
             return [task.eni.v4() if v4 else task.eni.base()]
-        return [self._docker_network(task)]
+        return self._docker_networks(task)
 
     def to_v4(self, task: FakeTask, cluster: str, *, v3: bool = False) -> dict[str, Any]:
         obj: dict[str, Any] = {
@@ -268,14 +287,19 @@ class FakeContainer:
         if not v3 and not self.internal:
             if self.log_driver:
                 obj["LogDriver"] = self.log_driver
-                if self.log_driver == "awslogs":
+                if self.log_options is not None:
+                    if self.log_options:
+                        obj["LogOptions"] = dict(sorted(self.log_options.items()))
+                elif self.log_driver == "awslogs":
                     obj["LogOptions"] = {
                         "awslogs-group": f"/ecs/{task.family}",
                         "awslogs-region": task.region,
                         "awslogs-stream": f"ecs/{self.name}/{task.task_id}",
                     }
             obj["ContainerARN"] = self.container_arn(task)
-        obj["Networks"] = self.networks(task, v4=not v3)
+        networks = self.networks(task, v4=not v3)
+        if networks:
+            obj["Networks"] = networks
         if task.launch_type == "FARGATE" and not v3:
             obj["Snapshotter"] = "overlayfs"
         if not v3 and self.restart_count is not None:
@@ -331,7 +355,7 @@ class FakeContainer:
         if task.eni is not None:
             pause = next((c for c in task.containers if c.internal), None)
             return [{"NetworkMode": f"container:{pause.docker_id}" if pause else "awsvpc"}]
-        return [self._docker_network(task)]
+        return self._docker_networks(task)
 
 
 @dataclass
@@ -743,7 +767,9 @@ class FakeAgent:
                 mappings.append(m)
             if mappings:
                 obj["PortMappings"] = mappings
-            obj["Networks"] = container.metadata_networks(task)
+            networks = container.metadata_networks(task)
+            if networks:
+                obj["Networks"] = networks
             obj["MetadataFileStatus"] = "READY"
         obj["AvailabilityZone"] = task.availability_zone
         if self.host_ipv4:
