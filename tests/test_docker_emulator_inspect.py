@@ -181,7 +181,8 @@ def test_nothing_is_reported_where_docker_shows_nothing() -> None:
 
 def test_non_task_containers_are_skipped() -> None:
     plain = inspect("f" * 64, "plain", {"unrelated": "1"}, "none", {"none": network()})
-    assert tasks_from_inspect([plain, {}]) == ([], set())
+    no_id = {**DOCS[0], "Id": ""}
+    assert tasks_from_inspect([plain, {}, no_id]) == ([], set())
 
 
 # -- through the emulator, over sockets ----------------------------------------------

@@ -368,12 +368,17 @@ def test_fargate_task(agent: FakeAgent) -> None:
     me = FakeContainer("curl", cpu=10, memory=128)
     task = agent.add_task("fg", 2, [me], launch_type="FARGATE", cpu=0.25, memory=512, service_name="svc")
     assert task.network_mode == "awsvpc" and not any(c.internal for c in task.containers)  # no pause shown
+    assert re.fullmatch(rf"{task.task_id}-\d{{10}}", me.docker_id)  # Fargate's IDs are not 64-hex
+    given = FakeContainer("given", "ab" * 32)
+    agent.add_task("fg", 2, [given], launch_type="FARGATE")
+    assert given.docker_id == "ab" * 32  # an ID the caller chose is kept
     t4 = get_json(agent.metadata_uri(me) + "/task")
     assert (
         t4["LaunchType"] == "FARGATE"
         and t4["Cluster"] == "arn:aws:ecs:us-west-2:111122223333:cluster/default"
     )
     assert t4["Limits"] == {"CPU": 0.25, "Memory": 512} and "ClockDrift" in t4
+    assert "VPCID" not in t4 and t4["EphemeralStorageMetrics"]["Reserved"] > 0  # VPCID: EC2 only
     (c4,) = t4["Containers"]
     assert c4["DockerName"] == "curl" and c4["Snapshotter"] == "overlayfs"
     assert c4["ContainerARN"].startswith("arn:aws:ecs:us-west-2:111122223333:container/")

@@ -108,10 +108,10 @@ def container_from_inspect(attrs: Mapping[str, Any]) -> tuple[FakeContainer, Map
     host = attrs.get("HostConfig") or {}
     settings = attrs.get("NetworkSettings") or {}
     labels: Mapping[str, str] = config.get("Labels") or {}
-    if not labels.get(TASK_ARN_LABEL):
+    docker_id = str(attrs.get("Id") or "")
+    if not labels.get(TASK_ARN_LABEL) or not docker_id:
         return None
     name = labels.get(CONTAINER_NAME_LABEL, "")
-    docker_id = str(attrs.get("Id", ""))
     log = host.get("LogConfig") or {}
     mode = str(host.get("NetworkMode") or "")
     c = FakeContainer(

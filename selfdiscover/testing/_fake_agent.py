@@ -178,7 +178,7 @@ class FakeContainer:
     ``ipv4``/``ipv6``: Docker's address on the bridge (assigned when empty)."""
 
     name: str
-    docker_id: str = field(default_factory=random_docker_id)
+    docker_id: str = ""  # "": a random 64-hex ID now (the Fargate form once added to a Fargate task)
     image: str = "public.example/app:latest"
     internal: bool = False  # pause containers: a lookup key, never listed in v1
     endpoint_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # the TMDE id: not the Docker ID
@@ -203,9 +203,14 @@ class FakeContainer:
     log_options: dict[str, str] | None = None  # None: the awslogs options the agent configures
     name_in_docker: str = ""  # "": the agent's ecs-<family>-<revision>-<name>-<hex> scheme
     network_mode: str = ""  # HostConfig.NetworkMode; "": the task's
-    docker_networks: dict[str, tuple[str, str]] | None = (
-        None  # NetworkSettings.Networks: name -> (ipv4, ipv6)
-    )
+    # NetworkSettings.Networks: name -> (ipv4, ipv6)
+    docker_networks: dict[str, tuple[str, str]] | None = None
+    generated_id: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.docker_id:
+            self.docker_id = random_docker_id()
+            self.generated_id = True
 
     def docker_name(self, task: FakeTask) -> str:
         if self.name_in_docker:
@@ -433,7 +438,7 @@ class FakeTask:
                 obj["Errors"] = errors
         obj["Containers"] = [c.to_v4(self, cluster, v3=v3) for c in self.containers]
         if not v3:
-            if self.vpc_id:
+            if self.vpc_id and self.launch_type == "EC2":  # the container instance's VPC: EC2 only
                 obj["VPCID"] = self.vpc_id
             if self.service_name:
                 obj["ServiceName"] = self.service_name
@@ -443,6 +448,7 @@ class FakeTask:
                     "ReferenceTimestamp": self.pull_started_at,
                     "ClockSynchronizationStatus": "SYNCHRONIZED",
                 }
+                obj["EphemeralStorageMetrics"] = {"Utilized": 261, "Reserved": 20496}
             obj["FaultInjectionEnabled"] = False
             if self.availability_zone_id:
                 obj["AvailabilityZoneID"] = self.availability_zone_id
@@ -634,6 +640,10 @@ class FakeAgent:
 
     def _wire(self, task: FakeTask, *, eni: FakeENI | None, ipv6: bool, dual_stack: bool) -> None:
         """What the agent and Docker give a task's containers, per network mode."""
+        if task.launch_type == "FARGATE":  # Fargate's IDs: the task ID, a dash, ten digits
+            for c in task.containers:
+                if c.generated_id:
+                    c.docker_id = f"{task.task_id}-{secrets.randbelow(9 * 10**9) + 10**9}"
         if task.network_mode == "awsvpc":
             task.eni = eni or self._new_eni(ipv6=ipv6, fargate=task.launch_type == "FARGATE")
             if task.launch_type == "EC2" and not any(c.internal for c in task.containers):
