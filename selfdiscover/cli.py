@@ -216,11 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "fake-agent",
         help="run the bundled fake ECS agent",
-        description="Serve a fake introspection API on loopback until SIGTERM/SIGINT. "
-        "Prints its URL on stdout.",
+        description="Serve a fake introspection API and task metadata endpoint (TMDE v3/v4) on "
+        "loopback until SIGTERM/SIGINT. Prints the introspection URL on stdout, then the TMDE URL.",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=51678)
+    p.add_argument("--tmde-port", type=int, default=0, metavar="PORT", help="TMDE port (default: any free)")
     p.add_argument("--samples", action="store_true", help="load the bundled sample tasks")
     p.add_argument(
         "--task",
@@ -228,6 +229,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FAMILY:REVISION:NAME:DOCKERID",
         help="add a one-container task (repeatable)",
+    )
+    p.add_argument(
+        "--network-mode",
+        choices=("bridge", "host", "awsvpc", "none"),
+        default="bridge",
+        help="of --task tasks",
+    )
+    p.add_argument("--launch-type", choices=("EC2", "FARGATE"), default="EC2", help="of --task tasks")
+    p.add_argument(
+        "--container-port",
+        action="append",
+        default=[],
+        metavar="[HOST:]PORT[/PROTO]",
+        help="a port mapping of every --task container (repeatable; bridge: no HOST = dynamic)",
     )
     p.add_argument("--down", type=float, default=0.0, metavar="S", help="refuse connections for S seconds")
     p.add_argument("--not-found", type=float, default=0.0, metavar="S", help="404 lookups for S seconds")
@@ -250,11 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "emulate",
         help="serve the introspection API from the containers Docker runs (needs the docker extra)",
-        description="A local ECS agent for laptops: answers /v1/tasks from the com.amazonaws.ecs.* labels "
-        "of running containers, read through the Docker Engine API. Prints its URL on stdout.",
+        description="A local ECS agent for laptops: answers /v1/tasks and TMDE v4 (at "
+        "/v4/<endpoint id derived from the Docker ID>) from the com.amazonaws.ecs.* labels and docker "
+        "inspect of running containers, read through the Docker Engine API. Prints the introspection "
+        "URL on stdout, then the TMDE URL.",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=51678)
+    p.add_argument("--tmde-port", type=int, default=0, metavar="PORT", help="TMDE port (default: any free)")
 
     p = sub.add_parser(
         "demo",
@@ -450,9 +468,9 @@ def cmd_fake_agent(args: argparse.Namespace, diag: Diag) -> int:
         old_agent=args.old_agent,
     )
     try:
-        agent = FakeAgent(args.host, args.port, behaviour=behaviour)
+        agent = FakeAgent(args.host, args.port, behaviour=behaviour, tmde_port=args.tmde_port)
     except OSError as e:
-        diag.error(f"cannot bind {args.host}:{args.port}: {e.strerror or e}")
+        diag.error(f"cannot bind {args.host}:{args.port}/{args.tmde_port}: {e.strerror or e}")
         return EX_UNAVAILABLE
     if args.samples:
         agent.load_samples()
@@ -462,7 +480,18 @@ def cmd_fake_agent(args: argparse.Namespace, diag: Diag) -> int:
             diag.error(f"--task wants FAMILY:REVISION:NAME:DOCKERID, got {spec!r}")
             return EX_USAGE
         family, revision, name, docker_id = parts
-        agent.add_task(family, revision, [FakeContainer(name, docker_id)])
+        try:
+            agent.add_task(
+                family,
+                revision,
+                [FakeContainer(name, docker_id)],
+                network_mode=args.network_mode,
+                launch_type=args.launch_type,
+                ports=args.container_port,
+            )
+        except ValueError as e:
+            diag.error(str(e))
+            return EX_USAGE
     return _serve_until_signal(agent)
 
 
@@ -495,6 +524,9 @@ def _serve_until_signal(agent: Any) -> int:
         signal.signal(sig, lambda *_: stop.set())
     agent.start()
     sys.stdout.write(agent.url + "\n")
+    tmde_url = getattr(agent, "tmde_url", None)
+    if tmde_url:
+        sys.stdout.write(tmde_url + "\n")
     sys.stdout.flush()
     while not stop.wait(3600):
         pass
@@ -509,8 +541,8 @@ def cmd_emulate(args: argparse.Namespace, diag: Diag) -> int:
         diag.error(f"emulate needs the docker extra (pip install 'selfdiscover[docker]'): {e}")
         return EX_UNAVAILABLE
     try:
-        agent = DockerAgent(args.host, args.port)
+        agent = DockerAgent(args.host, args.port, tmde_port=args.tmde_port)
     except OSError as e:
-        diag.error(f"cannot bind {args.host}:{args.port}: {e.strerror or e}")
+        diag.error(f"cannot bind {args.host}:{args.port}/{args.tmde_port}: {e.strerror or e}")
         return EX_UNAVAILABLE
     return _serve_until_signal(agent)

@@ -50,8 +50,29 @@ class _Containers:
 
 
 @dataclass
+class _API:
+    """``client.api.inspect_container``: what ``docker inspect`` says of a listed
+    container (its ``inspect`` attribute, else just its labels and image)."""
+
+    containers: _Containers
+    calls: list[str] = field(default_factory=list)
+
+    def inspect_container(self, cid: str) -> dict[str, Any]:
+        self.calls.append(cid)
+        c = next(c for c in self.containers.items if c.id == cid)
+        return c.attrs.get("inspect") or {
+            "Id": cid,
+            "Config": {"Labels": c.attrs["Labels"], "Image": c.attrs["Image"]},
+        }
+
+
+@dataclass
 class _Client:
     containers: _Containers
+    api: _API = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api = _API(self.containers)
 
 
 def client(*specs: tuple[str, dict[str, str]]) -> _Client:

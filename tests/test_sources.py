@@ -84,7 +84,9 @@ def test_v3_answers_500_for_unknown_and_has_no_launch_type(agent: FakeAgent, pro
     assert info.family == "old" and info.launch_type is None and info.source.startswith("tmde-v3")
     with pytest.raises(AgentUnavailableError, match="HTTP 500"):
         discover(
-            environ={"ECS_CONTAINER_METADATA_URI": f"{agent.url}/v3/nope"}, proc_root=str(proc), timeout=1.0
+            environ={"ECS_CONTAINER_METADATA_URI": f"{agent.tmde_url}/v3/nope"},
+            proc_root=str(proc),
+            timeout=1.0,
         )
 
 

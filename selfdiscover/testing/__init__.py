@@ -7,15 +7,28 @@ installed), and a fake EC2 instance metadata service (``FakeIMDS``, the
 
 from __future__ import annotations
 
-from ._fake_agent import Behaviour, FakeAgent, FakeContainer, FakeTask, RequestRecord, random_docker_id
+from ._fake_agent import (
+    Behaviour,
+    FakeAgent,
+    FakeBinding,
+    FakeContainer,
+    FakeENI,
+    FakePort,
+    FakeTask,
+    RequestRecord,
+    random_docker_id,
+)
 from ._fake_imds import FakeIMDS, IMDSRequest
 
 __all__ = [
     "Behaviour",
     "DockerAgent",
     "FakeAgent",
+    "FakeBinding",
     "FakeContainer",
+    "FakeENI",
     "FakeIMDS",
+    "FakePort",
     "FakeTask",
     "IMDSRequest",
     "RequestRecord",

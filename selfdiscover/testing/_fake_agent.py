@@ -1,31 +1,59 @@
-"""A fake ECS agent: the introspection API served over a real socket.
+"""A fake ECS agent: the introspection API and the task metadata endpoint
+(TMDE v3/v4), each on its own real socket, as the agent serves them
+(introspection on :51678, TMDS on 127.0.0.1:51679).
 
 It follows the agent's source as ``ecs-agent-contract.md`` describes it
 (routes, the 12-character prefix rule, 400 on ambiguity and on both
-parameters, the empty-task 404 body, the catch-all document, Go's compact JSON)
-and it can misbehave on a schedule, so tests exercise the same code paths a
-real start-up race or outage would.
+parameters, the empty-task 404 body, the catch-all document, Go's compact JSON,
+TMDS's token bucket and its ``X-Rate-Limit-*`` headers) and renders each task
+per network mode as the agent's handlers do: ``bridge`` containers carry
+Docker's bridge address and dynamic host ports, ``host`` containers no address
+and (in TMDE) no ports, ``awsvpc`` tasks the ENI's addresses and a
+``~internal~ecs~pause`` container, ``FARGATE`` tasks the Fargate shape. It can
+misbehave on a schedule, so tests exercise the same code paths a real start-up
+race or outage would.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
-import socket
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from datetime import datetime, timezone
+from typing import Any, Callable, Union
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["Behaviour", "FakeAgent", "FakeContainer", "FakeTask", "RequestRecord"]
+from ._serve import Listener
+
+__all__ = [
+    "Behaviour",
+    "FakeAgent",
+    "FakeBinding",
+    "FakeContainer",
+    "FakeENI",
+    "FakePort",
+    "FakeTask",
+    "RequestRecord",
+]
 
 ERROR_TASK = {"Arn": "", "KnownStatus": "", "Family": "", "Version": "", "Containers": None}
 CATCH_ALL = {"AvailableCommands": ["/v1/metadata", "/v1/tasks", "/license"]}
 THROTTLED = b"You have reached maximum request limit."
+NOT_FOUND_TEXT = b"404 page not found\n"
+NETWORK_MODES = ("bridge", "host", "awsvpc", "none")
+LAUNCH_TYPES = ("EC2", "FARGATE")
+PAUSE_NAME = "~internal~ecs~pause"
+PAUSE_IMAGE = "amazon/amazon-ecs-pause:0.1.0"
+MIN_CONTAINER_CPU = 2  # the v2/v4 handlers report at least 2 CPU units (agent 1.50.0+)
+FIRST_DYNAMIC_PORT = 32768  # Docker's ephemeral range on Amazon Linux starts here
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
 
 
 def go_json(obj: Any) -> bytes:
@@ -35,51 +63,304 @@ def go_json(obj: Any) -> bytes:
     return text.encode("utf-8")
 
 
+def go_number(x: float) -> float | int:
+    """Go prints a float64 without a fraction when it has none (256, not 256.0)."""
+    return int(x) if float(x).is_integer() else x
+
+
 def random_docker_id() -> str:
     return secrets.token_hex(32)
 
 
+def _rand_hex() -> str:
+    """The 20-hex suffix of a Docker name (the agent's RandHex, which often ends in 00)."""
+    return secrets.token_hex(9) + "00"
+
+
+def _now() -> str:
+    """RFC3339Nano as Go prints it: UTC, trailing zeros of the fraction trimmed."""
+    t = datetime.now(timezone.utc)
+    frac = f"{t.microsecond:06d}".rstrip("0")
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
+
+
+def docker_name_part(name: str) -> str:
+    """The container name as it appears inside the Docker name: only [A-Za-z0-9-] kept."""
+    return re.sub(r"[^A-Za-z0-9-]", "", name)
+
+
+@dataclass(frozen=True)
+class FakePort:
+    """A task-definition port mapping. ``host_port`` 0 is a dynamic port in
+    ``bridge`` mode (Docker picks one) and "the same as ``container_port``" in
+    ``host`` and ``awsvpc`` modes, as ECS requires there."""
+
+    container_port: int
+    protocol: str = "tcp"
+    host_port: int = 0
+
+    @classmethod
+    def parse(cls, spec: int | str | FakePort) -> FakePort:
+        """``8080``, ``"8080"``, ``"9125/udp"`` or ``"80:8080/tcp"`` (host:container, as ``docker -p``)."""
+        if isinstance(spec, FakePort):
+            return spec
+        if isinstance(spec, int):
+            return cls(spec)
+        ports, _, proto = spec.partition("/")
+        host, _, container = ports.rpartition(":")
+        proto = proto or "tcp"
+        if proto not in ("tcp", "udp") or not container.isdigit() or (host and not host.isdigit()):
+            raise ValueError(
+                f"a port is CONTAINERPORT[/tcp|udp] or HOSTPORT:CONTAINERPORT[/PROTO], got {spec!r}"
+            )
+        return cls(int(container), proto, int(host or 0))
+
+
+@dataclass(frozen=True)
+class FakeBinding:
+    """One port binding as Docker reports it in ``NetworkSettings.Ports``."""
+
+    container_port: int
+    protocol: str
+    host_port: int
+    host_ip: str = "0.0.0.0"
+
+
+@dataclass
+class FakeENI:
+    """The task ENI of an ``awsvpc`` task (v4 ``Networks`` carries all of it)."""
+
+    ipv4: str = "10.0.12.34"
+    mac: str = "0e:6b:4c:1f:92:ad"
+    subnet_cidr: str = "10.0.12.0/24"
+    gateway: str = "10.0.12.1/24"
+    private_dns_name: str = "ip-10-0-12-34.us-west-2.compute.internal"
+    ipv6: str = ""
+    ipv6_subnet_cidr: str = ""
+    dns_servers: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+
+    def v4(self) -> dict[str, Any]:
+        net: dict[str, Any] = {"NetworkMode": "awsvpc"}
+        if self.ipv4:
+            net["IPv4Addresses"] = [self.ipv4]
+        if self.ipv6:
+            net["IPv6Addresses"] = [self.ipv6]
+        net["AttachmentIndex"] = 0
+        net["MACAddress"] = self.mac
+        if self.subnet_cidr:
+            net["IPv4SubnetCIDRBlock"] = self.subnet_cidr
+        if self.ipv6_subnet_cidr:
+            net["IPv6SubnetCIDRBlock"] = self.ipv6_subnet_cidr
+        if self.dns_servers:
+            net["DomainNameServers"] = list(self.dns_servers)
+        if self.dns_search:
+            net["DomainNameSearchList"] = list(self.dns_search)
+        if self.private_dns_name:
+            net["PrivateDNSName"] = self.private_dns_name
+        if self.gateway:
+            net["SubnetGatewayIpv4Address"] = self.gateway
+        return net
+
+    def base(self) -> dict[str, Any]:
+        """v1 and v3 carry only mode and addresses."""
+        return {k: v for k, v in self.v4().items() if k in ("NetworkMode", "IPv4Addresses", "IPv6Addresses")}
+
+
+PortSpec = Union[int, str, FakePort]
+
+
 @dataclass
 class FakeContainer:
-    name: str
-    docker_id: str = field(default_factory=random_docker_id)
-    image: str = "public.example/app:latest"
-    internal: bool = False  # pause containers: a lookup key, never listed
-    endpoint_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # the TMDE id: not the Docker ID
+    """One container. ``ports`` are the task definition's mappings; ``bindings``
+    what Docker reports (None: derived from the network mode when the task is
+    added; ``[]``: none yet, as between ``docker create`` and ``start``).
+    ``ipv4``/``ipv6``: Docker's address on the bridge (assigned when empty)."""
 
-    def to_v4(self, task: FakeTask, cluster: str, *, v3: bool = False) -> dict[str, Any]:
-        labels = {
+    name: str
+    docker_id: str = ""  # "": a random 64-hex ID now (the Fargate form once added to a Fargate task)
+    image: str = "public.example/app:latest"
+    internal: bool = False  # pause containers: a lookup key, never listed in v1
+    endpoint_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # the TMDE id: not the Docker ID
+    ports: list[FakePort] = field(default_factory=list)
+    bindings: list[FakeBinding] | None = None
+    image_id: str = "sha256:" + "0" * 64
+    cpu: int = 0  # CPU units, as in the task definition
+    memory: int = 0  # MiB
+    labels: dict[str, str] = field(default_factory=dict)  # the task definition's dockerLabels
+    log_driver: str | None = "awslogs"
+    ipv4: str = ""
+    ipv6: str = ""
+    docker_name_suffix: str = field(default_factory=_rand_hex)
+    arn_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # the last part of ContainerARN
+    created_at: str = field(default_factory=_now)
+    started_at: str = field(default_factory=_now)
+    known_status: str = ""  # "" = RUNNING (RESOURCES_PROVISIONED for a pause container)
+    restart_count: int | None = None  # set when the task definition enables a restart policy
+    volumes: list[dict[str, str]] = field(default_factory=list)
+    health: dict[str, Any] | None = None
+    # What Docker says, when it is known (the emulator): these replace what the task implies.
+    log_options: dict[str, str] | None = None  # None: the awslogs options the agent configures
+    name_in_docker: str = ""  # "": the agent's ecs-<family>-<revision>-<name>-<hex> scheme
+    network_mode: str = ""  # HostConfig.NetworkMode; "": the task's
+    # NetworkSettings.Networks: name -> (ipv4, ipv6)
+    docker_networks: dict[str, tuple[str, str]] | None = None
+    generated_id: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.docker_id:
+            self.docker_id = random_docker_id()
+            self.generated_id = True
+
+    def docker_name(self, task: FakeTask) -> str:
+        if self.name_in_docker:
+            return self.name_in_docker
+        if task.launch_type == "FARGATE":
+            return self.name
+        return f"ecs-{task.family}-{task.version}-{docker_name_part(self.name)}-{self.docker_name_suffix}"
+
+    def all_labels(self, task: FakeTask, cluster: str) -> dict[str, str]:
+        """The task definition's labels, then the agent's five (which win), sorted as Go prints a map."""
+        out = {
+            **self.labels,
             "com.amazonaws.ecs.cluster": cluster,
             "com.amazonaws.ecs.container-name": self.name,
             "com.amazonaws.ecs.task-arn": task.arn,
             "com.amazonaws.ecs.task-definition-family": task.family,
             "com.amazonaws.ecs.task-definition-version": task.version,
         }
+        return dict(sorted(out.items()))
+
+    def status(self) -> str:
+        return self.known_status or ("RESOURCES_PROVISIONED" if self.internal else "RUNNING")
+
+    def observed(self) -> list[FakeBinding]:
+        return list(self.bindings or [])
+
+    def _docker_networks(self, task: FakeTask) -> list[dict[str, Any]]:
+        """Docker's ``NetworkSettings.Networks``, one entry per network; with
+        none (a container in another's namespace) only the HostConfig mode."""
+        given = self.docker_networks
+        if given is None:
+            given = {self.network_mode or task.network_mode: (self.ipv4, self.ipv6)}
+        if not given:
+            mode = self.network_mode or task.network_mode
+            return [{"NetworkMode": mode}] if mode else []
+        out = []
+        for mode, (ipv4, ipv6) in given.items():
+            net: dict[str, Any] = {"NetworkMode": mode}
+            if ipv4:
+                net["IPv4Addresses"] = [ipv4]
+            if ipv6:
+                net["IPv6Addresses"] = [ipv6]
+            out.append(net)
+        return out
+
+    def networks(self, task: FakeTask, *, v4: bool) -> list[dict[str, Any]]:
+        if task.eni is not None:
+            return [task.eni.v4() if v4 else task.eni.base()]
+        return self._docker_networks(task)
+
+    def to_v4(self, task: FakeTask, cluster: str, *, v3: bool = False) -> dict[str, Any]:
         obj: dict[str, Any] = {
             "DockerId": self.docker_id,
             "Name": self.name,
-            "DockerName": f"ecs-{task.family}-{task.version}-{self.name}-{self.docker_id[:20]}",
+            "DockerName": self.docker_name(task),
             "Image": self.image,
-            "ImageID": "sha256:" + "0" * 64,
-            "Labels": labels,
-            "DesiredStatus": "RESOURCES_PROVISIONED" if self.internal else "RUNNING",
-            "KnownStatus": "RESOURCES_PROVISIONED" if self.internal else "RUNNING",
-            "Limits": {"CPU": 2, "Memory": 0},
-            "Type": "CNI_PAUSE" if self.internal else "NORMAL",
+            "ImageID": self.image_id,
         }
-        if not v3:
-            obj["ContainerARN"] = f"{task.arn.replace(':task/', ':container/')}/{self.endpoint_id}"
-        obj["Networks"] = [{"NetworkMode": "awsvpc", "IPv4Addresses": ["10.0.12.34"]}]
+        ports = []
+        for b in self.observed():  # v3/v4: only what Docker observed, no task-definition fallback
+            p: dict[str, Any] = {"ContainerPort": b.container_port, "Protocol": b.protocol}
+            p["HostPort"] = b.container_port if task.eni is not None else b.host_port
+            if not v3 and b.host_ip:
+                p["HostIp"] = b.host_ip
+            ports.append({k: v for k, v in p.items() if v})
+        if ports:
+            obj["Ports"] = ports
+        obj["Labels"] = self.all_labels(task, cluster)
+        obj["DesiredStatus"] = self.status()
+        obj["KnownStatus"] = self.status()
+        obj["Limits"] = {"CPU": go_number(max(self.cpu, MIN_CONTAINER_CPU)), "Memory": self.memory}
+        obj["CreatedAt"] = self.created_at
+        obj["StartedAt"] = self.started_at
+        obj["Type"] = "CNI_PAUSE" if self.internal else "NORMAL"
+        if self.health:
+            obj["Health"] = dict(self.health)
+        if self.volumes:
+            obj["Volumes"] = [dict(v) for v in self.volumes]
+        if not v3 and not self.internal:
+            if self.log_driver:
+                obj["LogDriver"] = self.log_driver
+                if self.log_options is not None:
+                    if self.log_options:
+                        obj["LogOptions"] = dict(sorted(self.log_options.items()))
+                elif self.log_driver == "awslogs":
+                    obj["LogOptions"] = {
+                        "awslogs-group": f"/ecs/{task.family}",
+                        "awslogs-region": task.region,
+                        "awslogs-stream": f"ecs/{self.name}/{task.task_id}",
+                    }
+            obj["ContainerARN"] = self.container_arn(task)
+        networks = self.networks(task, v4=not v3)
+        if networks:
+            obj["Networks"] = networks
+        if task.launch_type == "FARGATE" and not v3:
+            obj["Snapshotter"] = "overlayfs"
+        if not v3 and self.restart_count is not None:
+            obj["RestartCount"] = self.restart_count
         return obj
 
-    def to_v1(self, *, old_agent: bool) -> dict[str, Any]:
-        return {
+    def container_arn(self, task: FakeTask) -> str:
+        if task.launch_type == "FARGATE":  # Fargate's container ARNs have no cluster/task path
+            return f"arn:aws:ecs:{task.region}:{task.account}:container/{self.arn_id}"
+        return f"{task.arn.replace(':task/', ':container/', 1)}/{self.arn_id}"
+
+    def v1_ports(self, task: FakeTask) -> list[dict[str, Any]]:
+        """Docker's bindings, else the task definition's; awsvpc: HostPort = ContainerPort; no HostIp."""
+        rows = [(b.container_port, b.protocol, b.host_port) for b in self.observed()] or [
+            (p.container_port, p.protocol, p.host_port) for p in self.ports
+        ]
+        out = []
+        for cport, proto, hport in rows:
+            p = {
+                "ContainerPort": cport,
+                "Protocol": proto,
+                "HostPort": cport if task.eni is not None else hport,
+            }
+            out.append({k: v for k, v in p.items() if v})
+        return out
+
+    def to_v1(self, *, old_agent: bool, task: FakeTask | None = None) -> dict[str, Any]:
+        t = task or FakeTask("", "", "")
+        obj: dict[str, Any] = {
             ("DockerID" if old_agent else "DockerId"): self.docker_id,
-            "DockerName": f"ecs-{self.name}-{self.docker_id[:20]}",
+            "DockerName": self.docker_name(t),
             "Name": self.name,
             "Image": self.image,
-            "ImageID": "sha256:" + "0" * 64,
+            "ImageID": self.image_id,
+            "CreatedAt": self.created_at,
+            "StartedAt": self.started_at,
         }
+        ports = self.v1_ports(t)
+        if ports:
+            obj["Ports"] = ports
+        if t.eni is not None:  # v1 Networks: awsvpc only
+            obj["Networks"] = [t.eni.base()]
+        if self.volumes:
+            obj["Volumes"] = [dict(v) for v in self.volumes]
+        if self.restart_count is not None:
+            obj["RestartCount"] = self.restart_count
+        return obj
+
+    def metadata_networks(self, task: FakeTask) -> list[dict[str, Any]]:
+        """The metadata file's Networks come from ``docker inspect``: an awsvpc
+        app container shares the pause container's namespace, so Docker shows
+        no network of its own, only its HostConfig mode."""
+        if task.eni is not None:
+            pause = next((c for c in task.containers if c.internal), None)
+            return [{"NetworkMode": f"container:{pause.docker_id}" if pause else "awsvpc"}]
+        return self._docker_networks(task)
 
 
 @dataclass
@@ -92,8 +373,48 @@ class FakeTask:
     desired_status: str = "RUNNING"
     availability_zone: str = "us-west-2a"
     launch_type: str = "EC2"
+    network_mode: str = "bridge"
+    eni: FakeENI | None = None  # awsvpc only
+    cpu: float | None = 0.5  # vCPU (the task-level limit); None: not set in the task definition
+    memory: int | None = 1024  # MiB
+    service_name: str = ""
+    vpc_id: str = "vpc-0a1b2c3d4e5f67890"
+    availability_zone_id: str = "usw2-az1"
+    task_tags: dict[str, str] = field(default_factory=dict)
+    pull_started_at: str = field(default_factory=_now)
+    pull_stopped_at: str = field(default_factory=_now)
 
-    def to_task_metadata(self, cluster: str, *, v3: bool = False) -> dict[str, Any]:
+    @property
+    def region(self) -> str:
+        parts = self.arn.split(":")
+        return parts[3] if len(parts) > 5 else ""
+
+    @property
+    def account(self) -> str:
+        parts = self.arn.split(":")
+        return parts[4] if len(parts) > 5 else ""
+
+    @property
+    def task_id(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+    def limits(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.cpu is not None:
+            out["CPU"] = go_number(self.cpu)
+        if self.memory is not None:
+            out["Memory"] = self.memory
+        return out
+
+    def to_task_metadata(
+        self,
+        cluster: str,
+        *,
+        v3: bool = False,
+        tags: bool = False,
+        instance_tags: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         obj: dict[str, Any] = {
             "Cluster": cluster,
             "TaskARN": self.arn,
@@ -101,14 +422,36 @@ class FakeTask:
             "Revision": self.version,
             "DesiredStatus": self.desired_status,
             "KnownStatus": self.known_status,
-            "Limits": {"CPU": 0.5, "Memory": 1024},
-            "AvailabilityZone": self.availability_zone,
         }
+        if self.limits():
+            obj["Limits"] = self.limits()
+        obj["PullStartedAt"] = self.pull_started_at
+        obj["PullStoppedAt"] = self.pull_stopped_at
+        obj["AvailabilityZone"] = self.availability_zone
+        if tags and self.task_tags and not errors:
+            obj["TaskTags"] = dict(sorted(self.task_tags.items()))
+        if tags and instance_tags and not errors:
+            obj["ContainerInstanceTags"] = dict(sorted(instance_tags.items()))
         if not v3:
             obj["LaunchType"] = self.launch_type
+            if tags and errors:
+                obj["Errors"] = errors
         obj["Containers"] = [c.to_v4(self, cluster, v3=v3) for c in self.containers]
         if not v3:
+            if self.vpc_id and self.launch_type == "EC2":  # the container instance's VPC: EC2 only
+                obj["VPCID"] = self.vpc_id
+            if self.service_name:
+                obj["ServiceName"] = self.service_name
+            if self.launch_type == "FARGATE":
+                obj["ClockDrift"] = {
+                    "ClockErrorBound": 0.5,
+                    "ReferenceTimestamp": self.pull_started_at,
+                    "ClockSynchronizationStatus": "SYNCHRONIZED",
+                }
+                obj["EphemeralStorageMetrics"] = {"Utilized": 261, "Reserved": 20496}
             obj["FaultInjectionEnabled"] = False
+            if self.availability_zone_id:
+                obj["AvailabilityZoneID"] = self.availability_zone_id
         return obj
 
     def to_v1(self, *, old_agent: bool) -> dict[str, Any]:
@@ -118,22 +461,27 @@ class FakeTask:
             "KnownStatus": self.known_status,
             "Family": self.family,
             "Version": self.version,
-            "Containers": [c.to_v1(old_agent=old_agent) for c in self.containers if not c.internal],
+            "Containers": [
+                c.to_v1(old_agent=old_agent, task=self) for c in self.containers if not c.internal
+            ],
         }
 
 
 @dataclass
 class Behaviour:
-    """How the agent misbehaves. Durations count from ``FakeAgent.start()``.
+    """How the agent misbehaves. Durations count from ``FakeAgent.start()``;
+    each applies to both listeners (introspection and TMDS).
 
-    ``down_for``: the port is bound but not listening, so connects are refused
+    ``down_for``: the ports are bound but not listening, so connects are refused
     (the agent is starting or re-registering). ``not_found_for``: container and
     task lookups answer 404 (the Docker-create race). ``error_for`` /
     ``error_status``: every request gets a 5xx with an empty body, as a handler
     panic does. ``throttle_for``: 429 as TMDS's limiter sends it. ``delay``:
     every answer waits this long. ``hang``: accept and never answer.
     ``old_agent``: agent 1.19.0 quirks (``DockerID``, empty 400 bodies, no
-    Content-Type on ``/v1/tasks``). ``override``: a hook that may return a raw
+    Content-Type on ``/v1/tasks``). ``tags_denied``: the instance role lacks
+    ``ecs:ListTagsForResource``, so ``taskWithTags`` answers without tags and
+    with ``Errors``. ``override``: a hook that may return a raw
     ``(status, headers, body)`` for hostile-server tests.
     """
 
@@ -146,6 +494,7 @@ class Behaviour:
     hang: bool = False
     old_agent: bool = False
     override: Callable[[str, str], tuple[int, dict[str, str], bytes] | None] | None = None
+    tags_denied: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,13 +504,19 @@ class RequestRecord:
     path: str
     query: str
     status: int
+    listener: str = ""  # "introspection" or "tmde"; "" for respond() called directly
 
 
 class FakeAgent:
-    """An introspection API on ``host:port`` (port 0 picks a free one).
+    """The introspection API on ``host:port`` and TMDS on ``host:tmde_port``
+    (port 0 picks a free one).
 
-    Use as a context manager, or ``start()``/``stop()``. ``url`` is the base URL
-    to give ``SELFDISCOVER_AGENT_URL``; ``requests`` records every request.
+    Use as a context manager, or ``start()``/``stop()``. ``url`` is the
+    introspection base URL (``SELFDISCOVER_AGENT_URL``); ``metadata_uri(c)``
+    what the agent injects as ``ECS_CONTAINER_METADATA_URI_V4`` into ``c``
+    (under ``tmde_url``); ``requests`` records every request to either.
+    ``host_ipv4`` is the instance's private address, as the metadata file
+    reports it.
     """
 
     def __init__(
@@ -174,6 +529,9 @@ class FakeAgent:
         agent_version: str = "Amazon ECS Agent - v1.105.1 (8dfceca6)",
         region: str = "us-west-2",
         account: str = "111122223333",
+        tmde_port: int = 0,
+        host_ipv4: str = "10.0.1.25",
+        container_instance_tags: dict[str, str] | None = None,
     ) -> None:
         self.host = host
         self.cluster = cluster
@@ -181,6 +539,8 @@ class FakeAgent:
         self.account = account
         self.behaviour = behaviour or Behaviour()
         self.agent_version = agent_version
+        self.host_ipv4 = host_ipv4
+        self.container_instance_tags = dict(container_instance_tags or {})
         self.container_instance_arn = (
             f"arn:aws:ecs:{region}:{account}:container-instance/{cluster}/{secrets.token_hex(16)}"
         )
@@ -189,22 +549,31 @@ class FakeAgent:
         self._lock = threading.Lock()
         self._started = 0.0
         self._stopping = threading.Event()
-        self._serving = False
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._next_bridge_ip = 2  # 172.17.0.1 is docker0
+        self._next_host_port = FIRST_DYNAMIC_PORT
+        self._next_eni = 0
         self.tmde_rate = 40.0
         self.tmde_burst = 60
-        self._server = _Server((host, port), _Handler, bind_and_activate=False)
-        self._server.agent = self
-        self._server.server_bind()  # reserve the port now; listen later
-        self.port: int = self._server.server_address[1]
-        self._thread: threading.Thread | None = None
+        self._v1_listener = Listener(host, port, self._answer, "introspection", self._stopping)
+        try:
+            self._tmds_listener = Listener(host, tmde_port, self._answer, "tmde", self._stopping)
+        except OSError:
+            self._v1_listener.stop()
+            raise
+        self.port: int = self._v1_listener.port
+        self.tmde_port: int = self._tmds_listener.port
 
     # -- state ---------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return self._v1_listener.url
+
+    @property
+    def tmde_url(self) -> str:
+        """Where TMDS listens (the agent's 127.0.0.1:51679, which tasks reach as 169.254.170.2)."""
+        return self._tmds_listener.url
 
     def add_task(
         self,
@@ -215,13 +584,116 @@ class FakeAgent:
         task_id: str | None = None,
         arn: str | None = None,
         known_status: str = "RUNNING",
+        network_mode: str = "bridge",
+        launch_type: str = "EC2",
+        ports: Sequence[PortSpec] = (),
+        ipv6: bool = False,
+        dual_stack: bool = False,
+        service_name: str = "",
+        cpu: float | None = 0.5,
+        memory: int | None = 1024,
+        task_tags: dict[str, str] | None = None,
+        eni: FakeENI | None = None,
     ) -> FakeTask:
+        """Add a task and wire it as the agent and Docker would for ``network_mode``.
+
+        ``ports`` go to the first non-internal container (which must have none
+        of its own). ``bridge``: each container gets a 172.17.0.x address and
+        every dynamic host port a fresh one from 32768 up, bound on 0.0.0.0
+        (and on ``::`` too with ``dual_stack``). ``host``: no address, no
+        Docker bindings. ``awsvpc``: an ENI (``eni``, else the next
+        10.0.12.x; ``ipv6`` adds an address and subnet) and, on EC2, a
+        ``~internal~ecs~pause`` container unless one is given. ``FARGATE``
+        implies ``awsvpc``.
+        """
+        if launch_type not in LAUNCH_TYPES:
+            raise ValueError(f"launch_type must be one of {', '.join(LAUNCH_TYPES)}, got {launch_type!r}")
+        if launch_type == "FARGATE":
+            network_mode = "awsvpc"
+        if network_mode not in NETWORK_MODES:
+            raise ValueError(f"network_mode must be one of {', '.join(NETWORK_MODES)}, got {network_mode!r}")
         task_id = task_id or secrets.token_hex(16)
         arn = arn or f"arn:aws:ecs:{self.region}:{self.account}:task/{self.cluster}/{task_id}"
-        task = FakeTask(arn, family, str(version), containers or [], known_status=known_status)
+        cs = list(containers or [])
+        if ports:
+            first = next((c for c in cs if not c.internal), None)
+            if first is None or first.ports:
+                raise ValueError("ports= needs a first non-internal container without ports of its own")
+            first.ports = [FakePort.parse(p) for p in ports]
+        task = FakeTask(
+            arn,
+            family,
+            str(version),
+            cs,
+            known_status=known_status,
+            launch_type=launch_type,
+            network_mode=network_mode,
+            cpu=cpu,
+            memory=memory,
+            service_name=service_name,
+            task_tags=dict(task_tags or {}),
+        )
         with self._lock:
+            self._wire(task, eni=eni, ipv6=ipv6, dual_stack=dual_stack)
             self.tasks.append(task)
         return task
+
+    def _wire(self, task: FakeTask, *, eni: FakeENI | None, ipv6: bool, dual_stack: bool) -> None:
+        """What the agent and Docker give a task's containers, per network mode."""
+        if task.launch_type == "FARGATE":  # Fargate's IDs: the task ID, a dash, ten digits
+            for c in task.containers:
+                if c.generated_id:
+                    c.docker_id = f"{task.task_id}-{secrets.randbelow(9 * 10**9) + 10**9}"
+        if task.network_mode == "awsvpc":
+            task.eni = eni or self._new_eni(ipv6=ipv6, fargate=task.launch_type == "FARGATE")
+            if task.launch_type == "EC2" and not any(c.internal for c in task.containers):
+                pause = FakeContainer(
+                    PAUSE_NAME, image=PAUSE_IMAGE, internal=True, image_id="", log_driver=None
+                )
+                task.containers.insert(0, pause)
+            for c in task.containers:
+                c.ports = [FakePort(p.container_port, p.protocol, p.container_port) for p in c.ports]
+                if c.bindings is None:
+                    c.bindings = []  # they share the pause container's namespace: Docker binds nothing
+            return
+        for c in task.containers:
+            if task.network_mode == "host":
+                c.ports = [
+                    FakePort(p.container_port, p.protocol, p.host_port or p.container_port) for p in c.ports
+                ]
+            if task.network_mode != "bridge":
+                if c.bindings is None:
+                    c.bindings = []  # host and none: Docker reports no port bindings
+                continue
+            if not c.ipv4:
+                c.ipv4 = f"172.17.0.{self._next_bridge_ip}"
+                self._next_bridge_ip = self._next_bridge_ip % 250 + 2
+            if c.bindings is None:
+                c.bindings = []
+                for p in c.ports:
+                    hport = p.host_port
+                    if not hport:
+                        hport = self._next_host_port
+                        self._next_host_port += 1
+                    c.bindings.append(FakeBinding(p.container_port, p.protocol, hport, "0.0.0.0"))
+                    if dual_stack:
+                        c.bindings.append(FakeBinding(p.container_port, p.protocol, hport, "::"))
+
+    def _new_eni(self, *, ipv6: bool, fargate: bool) -> FakeENI:
+        n = self._next_eni
+        self._next_eni += 1
+        last = 34 + n % 200
+        ip = f"10.0.12.{last}"
+        dns = f"ip-10-0-12-{last}.{self.region}.compute.internal"
+        return FakeENI(
+            ipv4=ip,
+            mac=f"0e:6b:4c:1f:{n // 256 % 256:02x}:{(0xAD + n) % 256:02x}",
+            private_dns_name=dns,
+            ipv6=f"2600:1f14:abc:de00:8c1f:{n:x}:fe22:1a2b" if ipv6 else "",
+            ipv6_subnet_cidr="2600:1f14:abc:de00::/64" if ipv6 else "",
+            dns_servers=["10.0.0.2"] if fargate else [],
+            dns_search=[f"{self.region}.compute.internal"] if fargate else [],
+        )
 
     def add_container_task(
         self, docker_id: str, family: str = "demo", version: str | int = 1, name: str = "app"
@@ -230,19 +702,15 @@ class FakeAgent:
         return self.add_task(family, version, [FakeContainer(name, docker_id)])
 
     def load_samples(self) -> None:
-        """Load the three tasks of the bundled ``introspection-v1-tasks.json``."""
-        from importlib import resources
+        """Load the three tasks of the bundled ``introspection-v1-tasks.json``,
+        with what the bundled TMDE samples say of them (the bridge task's
+        ``web`` and the awsvpc task ``api`` with its pause container)."""
+        from ._samples import container_instance_arn, sample_tasks
 
-        text = (
-            resources.files("selfdiscover.testing") / "samples" / "introspection-v1-tasks.json"
-        ).read_text()
-        for t in json.loads(text)["Tasks"]:
-            cs = [FakeContainer(c["Name"], c["DockerId"], c.get("Image", "")) for c in t["Containers"]]
-            task = FakeTask(
-                t["Arn"], t["Family"], t["Version"], cs, t["KnownStatus"], t.get("DesiredStatus", "")
-            )
-            with self._lock:
-                self.tasks.append(task)
+        with self._lock:
+            self.tasks.extend(sample_tasks())
+            if self.cluster == "default":  # the samples' instance, so the metadata file matches too
+                self.container_instance_arn = container_instance_arn()
 
     def request_count(self, path_prefix: str = "/") -> int:
         with self._lock:
@@ -255,32 +723,14 @@ class FakeAgent:
 
     def start(self) -> FakeAgent:
         self._started = time.monotonic()
-        if self.behaviour.down_for <= 0:
-            self._server.server_activate()  # listening before start() returns: no race
-        self._thread = threading.Thread(target=self._run, name="fake-agent", daemon=True)
-        self._thread.start()
+        self._v1_listener.start(self.behaviour.down_for)
+        self._tmds_listener.start(self.behaviour.down_for)
         return self
 
-    def _run(self) -> None:
-        if self.behaviour.down_for > 0:
-            if self._stopping.wait(self.behaviour.down_for):
-                return
-            self._server.server_activate()
-        with self._lock:
-            if self._stopping.is_set():
-                return
-            self._serving = True
-        self._server.serve_forever(poll_interval=0.05)
-
     def stop(self) -> None:
-        with self._lock:
-            self._stopping.set()
-            serving = self._serving
-        if serving:
-            self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._stopping.set()
+        self._v1_listener.stop()
+        self._tmds_listener.stop()
 
     def __enter__(self) -> FakeAgent:
         return self.start()
@@ -295,22 +745,53 @@ class FakeAgent:
 
     def metadata_uri(self, container: FakeContainer, version: int = 4) -> str:
         """What the agent injects as ``ECS_CONTAINER_METADATA_URI[_V4]`` for ``container``."""
-        return f"{self.url}/v{version}/{container.endpoint_id}"
+        return f"{self.tmde_url}/v{version}/{container.endpoint_id}"
+
+    def metadata_file(
+        self, task: FakeTask, container: FakeContainer, *, ready: bool = True
+    ) -> dict[str, Any]:
+        """The container metadata file's content: READY (with what ``docker
+        inspect`` said) or INITIAL (no ``MetadataFileStatus`` key)."""
+        obj: dict[str, Any] = {
+            "Cluster": self.cluster,
+            "ContainerInstanceARN": self.container_instance_arn,
+            "TaskARN": task.arn,
+            "TaskDefinitionFamily": task.family,
+            "TaskDefinitionRevision": task.version,
+        }
+        if ready:
+            obj["ContainerID"] = container.docker_id
+        obj["ContainerName"] = container.name
+        if ready:
+            obj["DockerContainerName"] = "/" + container.docker_name(task)
+            obj["ImageID"] = container.image_id
+            obj["ImageName"] = container.image
+            mappings = []
+            for b in container.observed():
+                m: dict[str, Any] = {"ContainerPort": b.container_port, "ContainerPortRange": ""}
+                if b.host_port:
+                    m["HostPort"] = b.host_port
+                if b.host_ip:
+                    m["BindIp"] = b.host_ip
+                m["Protocol"] = b.protocol
+                mappings.append(m)
+            if mappings:
+                obj["PortMappings"] = mappings
+            networks = container.metadata_networks(task)
+            if networks:
+                obj["Networks"] = networks
+            obj["MetadataFileStatus"] = "READY"
+        obj["AvailabilityZone"] = task.availability_zone
+        if self.host_ipv4:
+            obj["HostPrivateIPv4Address"] = self.host_ipv4
+        return obj
 
     def write_metadata_file(
         self, path: str, task: FakeTask, container: FakeContainer, ready_after: float = 0.0
     ) -> None:
         """Write the container metadata file as the agent does: first without
         ``MetadataFileStatus`` (INITIAL), then READY after ``ready_after`` s,
-        each time atomically (temp file + rename)."""
-        base: dict[str, Any] = {
-            "Cluster": self.cluster,
-            "ContainerInstanceARN": self.container_instance_arn,
-            "TaskARN": task.arn,
-            "TaskDefinitionFamily": task.family,
-            "TaskDefinitionRevision": task.version,
-            "ContainerName": container.name,
-        }
+        each time atomically (temp file + rename), tab-indented."""
 
         def write(obj: dict[str, Any]) -> None:
             tmp = f"{path}.tmp"
@@ -318,14 +799,8 @@ class FakeAgent:
                 json.dump(obj, f, indent="\t")
             os.replace(tmp, path)
 
-        write(base)
-        ready = {
-            **base,
-            "ContainerID": container.docker_id,
-            "DockerContainerName": f"/ecs-{task.family}-{task.version}-{container.name}",
-            "MetadataFileStatus": "READY",
-            "AvailabilityZone": task.availability_zone,
-        }
+        write(self.metadata_file(task, container, ready=False))
+        ready = self.metadata_file(task, container)
         if ready_after <= 0:
             write(ready)
             return
@@ -346,10 +821,42 @@ class FakeAgent:
             self._buckets[key] = (tokens - 1, now)
             return False
 
+    def _answer(
+        self, role: str, method: str, target: str, headers: dict[str, str], client: tuple[str, int]
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        b = self.behaviour
+        if b.hang:
+            self._stopping.wait(3600)
+            return None
+        if b.delay > 0:
+            self._stopping.wait(b.delay)
+        forwarded = next((v for k, v in headers.items() if k.lower() == "x-forwarded-for"), "")
+        out = self.respond(
+            method,
+            target,
+            client[0],
+            listener=role,
+            remote_addr=f"{client[0]}:{client[1]}",
+            forwarded=forwarded,
+        )
+        parts = urlsplit(target)
+        with self._lock:
+            self.requests.append(RequestRecord(self.elapsed(), method, parts.path, parts.query, out[0], role))
+        return out
+
     def respond(
-        self, method: str, target: str, client: str = "127.0.0.1"
+        self,
+        method: str,
+        target: str,
+        client: str = "127.0.0.1",
+        *,
+        listener: str | None = None,
+        remote_addr: str | None = None,
+        forwarded: str = "",
     ) -> tuple[int, dict[str, str], bytes]:
-        """Answer one request the way the agent's source does."""
+        """Answer one request the way the agent's source does. ``listener``
+        ``"introspection"`` or ``"tmde"``; None (a direct call) routes
+        ``/v3``/``/v4`` paths to TMDS and the rest to introspection."""
         b = self.behaviour
         now = self.elapsed()
         parts = urlsplit(target)
@@ -358,71 +865,146 @@ class FakeAgent:
             out = b.override(method, target)
             if out is not None:
                 return out
+        if listener is None:
+            listener = (
+                "tmde" if path.startswith(("/v3/", "/v4/")) or path in ("/v3", "/v4") else "introspection"
+            )
+        if listener == "tmde":
+            limit = {
+                "X-Rate-Limit-Limit": f"{self.tmde_rate:.2f}",
+                "X-Rate-Limit-Duration": "1",
+                "X-Rate-Limit-Request-Forwarded-For": forwarded,
+                "X-Rate-Limit-Request-Remote-Addr": remote_addr or f"{client}:0",
+            }
+            status, headers, body = self._tmds(method, parts, client, now)
+            return status, (headers if status == 301 else {**limit, **headers}), body
         if now < b.error_for:
             return b.error_status, {"Connection": "close"}, b""
-        if now < b.throttle_for:
-            return 429, {"Content-Type": "text/plain; charset=utf-8"}, THROTTLED
+        if now < b.throttle_for:  # the agent never throttles introspection; a misbehaviour to test
+            return 429, {"Content-Type": TEXT}, THROTTLED
         cleaned = _clean_path(path)
         if cleaned != path:
             return 301, {"Location": cleaned + (f"?{parts.query}" if parts.query else "")}, b""
-        if path.startswith(("/v3/", "/v4/")) or path in ("/v3", "/v4"):
-            if self._throttled(client, path):
-                return 429, {"Content-Type": "text/plain; charset=utf-8"}, THROTTLED
-            return self._tmde(path, now)
-        json_ct = {"Content-Type": "application/json"}
         if path == "/v1/metadata":
             meta = {
                 "Cluster": self.cluster,
                 "ContainerInstanceArn": self.container_instance_arn,
                 "Version": self.agent_version,
             }
-            return 200, json_ct, go_json(meta)
+            return 200, {"Content-Type": JSON}, go_json(meta)
         if path == "/license":
-            return 200, {"Content-Type": "text/plain; charset=utf-8"}, b"Apache License 2.0 (fake)\n"
+            return 200, {"Content-Type": TEXT}, b"Apache License 2.0 (fake)\n"
         if path != "/v1/tasks":
-            return 200, {"Content-Type": "text/plain; charset=utf-8"}, go_json(CATCH_ALL)
+            return 200, {"Content-Type": TEXT}, go_json(CATCH_ALL)
         return self._tasks(parse_qs(parts.query, keep_blank_values=True), now)
+
+    def _tmds(self, method: str, parts: Any, client: str, now: float) -> tuple[int, dict[str, str], bytes]:
+        b = self.behaviour
+        path = parts.path
+        if now < b.error_for:
+            return b.error_status, {"Connection": "close"}, b""
+        if now < b.throttle_for or self._throttled(client, path):
+            return 429, {"Content-Type": TEXT}, THROTTLED
+        cleaned = _clean_path(path)
+        if cleaned != path:
+            return 301, {"Location": cleaned + (f"?{parts.query}" if parts.query else "")}, b""
+        if path.startswith(("/v3/", "/v4/")) or path in ("/v3", "/v4"):
+            return self._tmde(path, now)
+        return 404, {"Content-Type": TEXT}, NOT_FOUND_TEXT
+
+    def _tags_errors(self, task: FakeTask) -> list[dict[str, Any]]:
+        """What ``taskWithTags`` reports when the instance role may not list tags."""
+        role = f"arn:aws:sts::{self.account}:assumed-role/ecsInstanceRole/i-0123456789abcdef0"
+        out = []
+        for fieldname, resource in (
+            ("ContainerInstanceTags", self.container_instance_arn),
+            ("TaskTags", task.arn),
+        ):
+            out.append(
+                {
+                    "ErrorField": fieldname,
+                    "ErrorCode": "AccessDeniedException",
+                    "ErrorMessage": (
+                        f"User: {role} is not authorized to perform: ecs:ListTagsForResource on resource: "
+                        f"{resource} because no identity-based policy allows the "
+                        "ecs:ListTagsForResource action"
+                    ),
+                    "StatusCode": 400,
+                    "RequestId": str(uuid.uuid5(uuid.NAMESPACE_URL, resource)),
+                    "ResourceARN": resource,
+                }
+            )
+        return out
 
     def _tmde(self, path: str, now: float) -> tuple[int, dict[str, str], bytes]:
         version, _, rest = path[1:].partition("/")
         endpoint_id, _, sub = rest.partition("/")
         v3 = version == "v3"
-        if rest.endswith("/"):  # gorilla/mux: a trailing slash is another route
-            return 404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n"
+        label = "V3" if v3 else "V4"
+        if rest.endswith("/") or sub not in ("", "task", "taskWithTags", "stats", "task/stats"):
+            return 404, {"Content-Type": TEXT}, NOT_FOUND_TEXT  # gorilla/mux: no such route
         found = None
         with self._lock:
             for t in self.tasks:
                 for c in t.containers:
                     if c.endpoint_id == endpoint_id and endpoint_id:
                         found = (t, c)
-        ct = {"Content-Type": "application/json"}
-        label = "V3" if v3 else "V4"
-        # v3 (and v4 before agent 1.71) answer an unknown id with 500; v4 with 404.
-        missing = 500 if v3 else 404
-        if sub in ("", "task", "taskWithTags") and (found is None or now < self.behaviour.not_found_for):
-            what = "container" if sub == "" else "task"
-            msg = (
-                (
-                    f"{label} container metadata handler: unable to get container ID from request: "
-                    f"unable to get docker ID from v3 endpoint ID: {endpoint_id}"
+        ct = {"Content-Type": JSON}
+        if found is None or now < self.behaviour.not_found_for:
+            if sub == "":
+                why = (
+                    "container metadata handler: unable to get container ID from request: "
+                    "unable to get docker ID"
                 )
-                if what == "container"
-                else (
-                    f"{label} task metadata handler: unable to get task arn from request: "
-                    f"unable to get task Arn from v3 endpoint ID: {endpoint_id}"
-                )
+            else:
+                handler = {
+                    "task": "task metadata",
+                    "taskWithTags": "task metadata",
+                    "stats": "container stats",
+                    "task/stats": "task stats",
+                }[sub]
+                why = f"{handler} handler: unable to get task arn from request: unable to get task Arn"
+            msg = f"{label} {why} from v3 endpoint ID: {endpoint_id}"
+            # v4 (agent 1.71+) answers an unknown id 404; v3 500, and 400 on its stats routes.
+            status = 404 if not v3 else (400 if "stats" in sub else 500)
+            return status, ct, go_json(msg)
+        task, container = found
+        if sub == "":
+            return 200, ct, go_json(container.to_v4(task, self.cluster_for(task), v3=v3))
+        if sub in ("task", "taskWithTags"):
+            tags = sub == "taskWithTags"
+            errors = self._tags_errors(task) if tags and self.behaviour.tags_denied and not v3 else None
+            obj = task.to_task_metadata(
+                self.cluster_for(task),
+                v3=v3,
+                tags=tags and not (v3 and self.behaviour.tags_denied),
+                instance_tags=self.container_instance_tags if task.launch_type == "EC2" else None,
+                errors=errors,
             )
-            return missing, ct, go_json(msg)
-        assert found is not None or sub not in ("", "task", "taskWithTags")
-        if found is not None and sub == "":
-            return 200, ct, go_json(found[1].to_v4(found[0], self.cluster, v3=v3))
-        if found is not None and sub in ("task", "taskWithTags"):
-            return 200, ct, go_json(found[0].to_task_metadata(self.cluster, v3=v3))
-        return 404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n"
+            return 200, ct, go_json(obj)
+        if sub == "stats":
+            return 200, ct, go_json(self._stats(task, container))
+        return 200, ct, go_json({c.docker_id: self._stats(task, c) for c in task.containers})
+
+    def cluster_for(self, task: FakeTask) -> str:
+        """TMDE's ``Cluster``: the configured name on EC2, the cluster ARN on Fargate."""
+        if task.launch_type == "FARGATE":
+            return f"arn:aws:ecs:{task.region}:{task.account}:cluster/{self.cluster}"
+        return self.cluster
+
+    def _stats(self, task: FakeTask, c: FakeContainer) -> dict[str, Any]:
+        """A minimal Docker ``StatsJSON`` with the agent's ``network_rate_stats``."""
+        return {
+            "read": _now(),
+            "name": "/" + c.docker_name(task),
+            "id": c.docker_id,
+            "memory_stats": {"usage": 0, "limit": c.memory * 1024 * 1024},
+            "network_rate_stats": {"rx_bytes_per_sec": 0, "tx_bytes_per_sec": 0},
+        }
 
     def _tasks(self, q: dict[str, list[str]], now: float) -> tuple[int, dict[str, str], bytes]:
         b = self.behaviour
-        ct = {} if b.old_agent else {"Content-Type": "application/json"}
+        ct = {} if b.old_agent else {"Content-Type": JSON}
         error = (ct, b"" if b.old_agent else go_json(ERROR_TASK))
         with self._lock:
             if "dockerid" in q and "taskarn" in q:
@@ -451,7 +1033,7 @@ class FakeAgent:
 
 
 def _clean_path(path: str) -> str:
-    """Go's ServeMux redirects non-canonical paths (``//v1/tasks``) with 301."""
+    """Go's ServeMux (and gorilla/mux) redirect non-canonical paths (``//v1/tasks``) with 301."""
     out: list[str] = []
     for part in path.split("/"):
         if part in ("", "."):
@@ -465,58 +1047,3 @@ def _clean_path(path: str) -> str:
     if path.endswith("/") and cleaned != "/":
         cleaned += "/"
     return cleaned
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # the agent (Go) listens with SOMAXCONN, not socketserver's 5
-    agent: FakeAgent
-
-    def server_bind(self) -> None:
-        if ":" in self.server_address[0]:
-            self.address_family = socket.AF_INET6
-            self.socket.close()
-            self.socket = socket.socket(self.address_family, self.socket_type)
-        super().server_bind()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    # Go's net/http sets TCP_NODELAY. With Nagle on, the body (a second send()
-    # after the headers) waits for the client's delayed ACK: +40 ms on every
-    # keep-alive request after the first, i.e. on every discovery's /v1/metadata.
-    disable_nagle_algorithm = True
-    server_version = "fake-ecs-agent"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _any(self) -> None:
-        agent = self.server.agent
-        b = agent.behaviour
-        if b.hang:
-            agent._stopping.wait(3600)
-            self.close_connection = True
-            return
-        if b.delay > 0:
-            agent._stopping.wait(b.delay)
-        status, headers, body = agent.respond(self.command, self.path, self.client_address[0])
-        parts = urlsplit(self.path)
-        with agent._lock:
-            agent.requests.append(
-                RequestRecord(agent.elapsed(), self.command, parts.path, parts.query, status)
-            )
-        self.send_response_only(status)
-        self.send_header("Date", self.date_time_string())
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        if headers.get("Connection") == "close":
-            self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _any

@@ -13,13 +13,12 @@ bridge-mode container), nothing listens, or 500s.
 from __future__ import annotations
 
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import urlsplit
+
+from ._serve import Listener
 
 __all__ = ["FAULTS", "FakeIMDS", "IMDSRequest"]
 
@@ -96,18 +95,12 @@ class FakeIMDS:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._started = 0.0
-        self._serving = False
-        self._thread: threading.Thread | None = None
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._server = _Server((host, port), _Handler, bind_and_activate=False, family=family)
-        self._server.imds = self
-        self._server.server_bind()
-        self.port: int = self._server.server_address[1]
+        self._listener = Listener(host, port, self._answer, "imds", self._stopping)
+        self.port: int = self._listener.port
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return self._listener.url
 
     def paths(self) -> list[tuple[str, str]]:
         """``(method, path)`` of every request so far, in order."""
@@ -121,29 +114,13 @@ class FakeIMDS:
 
     def start(self) -> FakeIMDS:
         self._started = time.monotonic()
-        if self.fault == "down":
-            return self  # bound, never listening: connects are refused
-        self._server.server_activate()
-        self._thread = threading.Thread(target=self._run, name="fake-imds", daemon=True)
-        self._thread.start()
+        if self.fault != "down":  # "down": bound, never listening, so connects are refused
+            self._listener.start()
         return self
 
-    def _run(self) -> None:
-        with self._lock:
-            if self._stopping.is_set():
-                return
-            self._serving = True
-        self._server.serve_forever(poll_interval=0.05)
-
     def stop(self) -> None:
-        with self._lock:
-            self._stopping.set()
-            serving = self._serving
-        if serving:
-            self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._stopping.set()
+        self._listener.stop()
 
     def __enter__(self) -> FakeIMDS:
         return self.start()
@@ -188,51 +165,17 @@ class FakeIMDS:
             return 200, text, self.values[key].encode()
         return 404, {"Content-Type": "text/html"}, _NOT_FOUND
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    imds: FakeIMDS
-
-    def __init__(self, addr: tuple[str, int], handler: Any, *, bind_and_activate: bool, family: int) -> None:
-        self.address_family = family
-        super().__init__(addr, handler, bind_and_activate=bind_and_activate)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server_version = "EC2ws"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _any(self) -> None:
-        imds = self.server.imds
-        length = int(self.headers.get("Content-Length") or 0)
-        if 0 < length <= 65536:
-            self.rfile.read(length)
-        headers = dict(self.headers.items())
-        path = urlsplit(self.path).path
-        fault = imds.fault
-        if fault == "hang" or (fault == "hang-put" and self.command == "PUT"):
-            with imds._lock:
-                imds.requests.append(IMDSRequest(imds.elapsed(), self.command, path, headers, 0))
-            imds._stopping.wait(3600)  # the answer never arrives
-            self.close_connection = True
-            return
-        status, out, body = imds.respond(self.command, self.path, headers)
-        with imds._lock:
-            imds.requests.append(IMDSRequest(imds.elapsed(), self.command, path, headers, status))
-        self.send_response_only(status)
-        self.send_header("Date", self.date_time_string())
-        self.send_header("Server", self.server_version)
-        for k, v in out.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _any
+    def _answer(
+        self, role: str, method: str, target: str, headers: dict[str, str], client: tuple[str, int]
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        path = urlsplit(target).path
+        fault = self.fault
+        if fault == "hang" or (fault == "hang-put" and method == "PUT"):
+            with self._lock:
+                self.requests.append(IMDSRequest(self.elapsed(), method, path, headers, 0))
+            self._stopping.wait(3600)  # the answer never arrives
+            return None
+        status, out, body = self.respond(method, target, headers)
+        with self._lock:
+            self.requests.append(IMDSRequest(self.elapsed(), method, path, headers, status))
+        return status, {"Server": "EC2ws", **out}, body
