@@ -339,3 +339,88 @@ def test_log_styles_name_the_new_fields() -> None:
     assert dd["ecs_service"] == "storefront" and dd["docker_image"] == "nginx:1.27"
     # Only what a style names is added: no port or limit keys on every record.
     assert not any("port" in k or "cpu" in k for k in flat)
+
+
+# --- end to end: discover() against the fake agent, per network mode --------------------
+
+
+def _discover_via(agent: Any, docker_id: str, source: str, tmp_path: Path | None = None) -> TaskInfo:
+    from selfdiscover import discover
+
+    task, container = next((t, c) for t in agent.tasks for c in t.containers if c.docker_id == docker_id)
+    env = {"SELFDISCOVER_SOURCES": source, "SELFDISCOVER_DOCKER_ID": docker_id}
+    if source == "tmde-v4":
+        env["ECS_CONTAINER_METADATA_URI_V4"] = agent.metadata_uri(container, 4)
+    elif source == "tmde-v3":
+        env["ECS_CONTAINER_METADATA_URI"] = agent.metadata_uri(container, 3)
+    elif source == "metadata-file":
+        assert tmp_path is not None
+        path = str(tmp_path / "ecs-container-metadata.json")
+        agent.write_metadata_file(path, task, container)
+        env["ECS_CONTAINER_METADATA_FILE"] = path
+    else:
+        env["SELFDISCOVER_AGENT_URL"] = agent.url
+    return discover(environ=env, timeout=5, proc_root="/nonexistent")
+
+
+@pytest.mark.parametrize("source", ["tmde-v4", "tmde-v3", "agent-url", "metadata-file"])
+def test_bridge_dynamic_ports_from_every_source(fake_agent: Any, source: str, tmp_path: Path) -> None:
+    from selfdiscover.testing import FakeContainer, random_docker_id
+
+    docker_id = random_docker_id()
+    task = fake_agent.add_task(
+        "web", 3, [FakeContainer("app", docker_id)], ports=["8080", "9125/udp"], service_name="web-svc"
+    )
+    before = len(fake_agent.requests)
+    info = _discover_via(fake_agent, docker_id, source, tmp_path)
+    served = fake_agent.requests[before:]
+    bound = {(p.container_port, p.protocol): p.host_port for p in info.ports}
+    assert set(bound) == {(8080, "tcp"), (9125, "udp")}
+    assert all(h and h >= 32768 for h in bound.values())  # Docker's dynamic range, never 0
+    assert info.container_name == "app" and info.arn == task.arn
+    if source in ("tmde-v4", "tmde-v3", "metadata-file"):
+        assert info.network_mode == "bridge"
+        assert info.ipv4_addresses and info.ipv4_addresses[0].startswith("172.17.")
+    if source == "tmde-v4":
+        assert info.service_name == "web-svc" and info.task_cpu == 512
+        assert len(served) == 1  # /task lists this container: one request
+    if source == "agent-url":
+        assert len(served) == 2  # the task, then the agent's metadata
+        assert info.service_name is None
+    if source == "metadata-file":
+        assert info.host_ipv4 and served == []
+
+
+@pytest.mark.parametrize("ipv6", [False, True])
+def test_awsvpc_task_eni_and_never_the_pause_container(fake_agent: Any, ipv6: bool) -> None:
+    from selfdiscover.testing import FakeContainer, random_docker_id
+
+    docker_id = random_docker_id()
+    task = fake_agent.add_task("api", 12, [FakeContainer("app", docker_id)], network_mode="awsvpc", ipv6=ipv6)
+    pause = next(c for c in task.containers if c.internal)
+    info = _discover_via(fake_agent, docker_id, "tmde-v4")
+    assert info.network_mode == "awsvpc" and info.ipv4_addresses == ("10.0.12.34",)
+    assert bool(info.ipv6_addresses) is ipv6
+    assert info.private_dns_name and info.subnet_cidr
+    assert info.container_name == "app" and info.docker_id == docker_id != pause.docker_id
+    assert info.ports == ()  # TMDE lists no bindings for awsvpc app containers
+
+
+def test_host_mode_reports_no_addresses(fake_agent: Any) -> None:
+    from selfdiscover.testing import FakeContainer, random_docker_id
+
+    docker_id = random_docker_id()
+    fake_agent.add_task("h", 1, [FakeContainer("app", docker_id)], network_mode="host", ports=["8080"])
+    info = _discover_via(fake_agent, docker_id, "tmde-v4")
+    assert info.network_mode == "host" and info.ipv4_addresses == () and info.ports == ()
+
+
+def test_fargate(fake_agent: Any) -> None:
+    from selfdiscover.testing import FakeContainer
+
+    task = fake_agent.add_task("f", 2, [FakeContainer("app")], launch_type="FARGATE", cpu=0.25, memory=512)
+    docker_id = next(c.docker_id for c in task.containers if not c.internal)
+    info = _discover_via(fake_agent, docker_id, "tmde-v4")
+    assert info.launch_type == "FARGATE" and info.network_mode == "awsvpc"
+    assert (info.task_cpu, info.task_memory) == (256, 512)
+    assert info.host_ipv4 is None
