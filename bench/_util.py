@@ -167,14 +167,16 @@ def make_agent(behaviour: Any = None, *, go_like: bool = True) -> Any:
     the client's delayed ACK (~40 ms on Linux); and it listens with a backlog
     of 5. The bench reports the shipped behaviour separately.
     """
-    from selfdiscover.testing import FakeAgent, FakeContainer
-    from selfdiscover.testing import _fake_agent as fa
+    from selfdiscover.testing import FakeAgent, FakeContainer, _serve
 
     agent = FakeAgent("127.0.0.1", 0, behaviour=behaviour)
     if go_like:
-        server = agent._server
-        server.RequestHandlerClass = type("GoLikeHandler", (fa._Handler,), {"disable_nagle_algorithm": True})
-        server.request_queue_size = socket.SOMAXCONN  # read by listen() in server_activate()
+        for listener in (agent._v1_listener, agent._tmds_listener):  # introspection and TMDS
+            server = listener._server
+            server.RequestHandlerClass = type(
+                "GoLikeHandler", (_serve._Handler,), {"disable_nagle_algorithm": True}
+            )
+            server.request_queue_size = socket.SOMAXCONN  # read by listen() in server_activate()
     agent.add_task(FAMILY, REVISION, [FakeContainer(CONTAINER, DOCKER_ID)])
     return agent
 

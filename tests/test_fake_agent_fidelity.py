@@ -263,9 +263,14 @@ def test_a_not_yet_bound_port(agent: FakeAgent) -> None:
 
 def test_explicit_bindings_are_served_as_given(agent: FakeAgent) -> None:
     me = FakeContainer("web", ports=[FakePort(80)], bindings=[FakeBinding(80, "tcp", 49153, "127.0.0.1")])
-    agent.add_task("web", 3, [me])
+    task = agent.add_task("web", 3, [me])
     assert get_json(agent.metadata_uri(me))["Ports"] == [
         {"ContainerPort": 80, "Protocol": "tcp", "HostPort": 49153, "HostIp": "127.0.0.1"}
+    ]
+    ranged = FakeContainer("r", bindings=[FakeBinding(0, "tcp", 0, "", "8000-8002")])
+    agent.add_task("r", 1, [ranged])
+    assert agent.metadata_file(task, ranged)["PortMappings"] == [
+        {"ContainerPortRange": "8000-8002", "Protocol": "tcp"}
     ]
 
 

@@ -124,6 +124,7 @@ class FakeBinding:
     protocol: str
     host_port: int
     host_ip: str = "0.0.0.0"
+    container_port_range: str = ""  # the metadata file's ContainerPortRange (no omitempty: "" shows)
 
 
 @dataclass
@@ -768,7 +769,9 @@ class FakeAgent:
             obj["ImageName"] = container.image
             mappings = []
             for b in container.observed():
-                m: dict[str, Any] = {"ContainerPort": b.container_port, "ContainerPortRange": ""}
+                m: dict[str, Any] = {"ContainerPortRange": b.container_port_range}
+                if b.container_port:
+                    m = {"ContainerPort": b.container_port, **m}
                 if b.host_port:
                     m["HostPort"] = b.host_port
                 if b.host_ip:
