@@ -322,3 +322,26 @@ def test_help_says_when_to_use_which(shim: list[str], clean_env: dict[str, str])
         assert phrase in text, phrase
     exec_text = " ".join(sd(shim, ["exec", "--help"], clean_env).stdout.split())
     assert "selfdiscover write" in exec_text
+
+
+@pytest.mark.skipif(readers.dash_missing() is not None, reason=readers.dash_missing() or "")
+def test_an_app_with_only_sh_reads_the_shell_file(
+    shim: list[str], agent: FakeAgent, clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The README's line for images without Python, run by dash: no `set -a` needed."""
+    env, want = task_env(agent, clean_env)
+    path = tmp_path / "ecs.sh"
+    env["ECS_AGENT_VERSION"] = "it's $(touch pwned) `id` ;\nnext"  # kept as preset: hostile on purpose
+    assert sd(shim, ["write", "--env-file", f"shell:{path}"], env).returncode == 0
+    app = subprocess.run(
+        ["dash", "-c", f". {path} && exec env -0"],
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=10,
+    )
+    assert app.returncode == 0 and app.stderr == b""
+    seen = dict(e.split("=", 1) for e in app.stdout.decode().split("\0") if e.startswith("ECS_"))
+    assert {k: seen.get(k) for k in want} == want
+    assert seen["ECS_AGENT_VERSION"] == env["ECS_AGENT_VERSION"]
+    assert not (tmp_path / "pwned").exists()
