@@ -138,7 +138,7 @@ def _add_shim_options(p: argparse.ArgumentParser) -> None:
         "--no-env-file",
         action="store_true",
         default=_truthy(_env("NO_ENV_FILE")),
-        help="write no env file, only export [SELFDISCOVER_NO_ENV_FILE=1]",
+        help="write no env file (exec: only export) [SELFDISCOVER_NO_ENV_FILE=1]",
     )
     p.add_argument(
         "--format",
