@@ -23,13 +23,11 @@ fi
 file="$dir/ecs.sh"
 
 rc=0
-selfdiscover exec --env-file "shell:$file" -- true || rc=$?
+selfdiscover write --env-file "shell:$file" || rc=$?
 [ "$rc" -eq 0 ] || exit "$rc"
 
 if [ -f "$file" ]; then
-    set -a
-    . "$file"
-    set +a
+    . "$file"   # export NAME='value' lines
 fi
 
 # ... add your own shell steps here, with the ECS_* variables set ...

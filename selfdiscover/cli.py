@@ -11,7 +11,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._exec import (
@@ -116,22 +116,8 @@ def _add_verbosity(p: argparse.ArgumentParser, *, sub: bool = True) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="selfdiscover",
-        description="Find the Amazon ECS task this container belongs to.",
-        epilog="Run 'selfdiscover COMMAND --help' for each command. Exit codes: see the README.",
-    )
-    parser.add_argument("--version", action="version", version=f"selfdiscover {__version__}")
-    _add_verbosity(parser, sub=False)
-    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
-
-    p = sub.add_parser(
-        "exec",
-        help="discover, write env files, export, then exec CMD",
-        description="Discover the task, write env files, export the variables and "
-        "replace this process with CMD (same PID).",
-    )
+def _add_shim_options(p: argparse.ArgumentParser) -> None:
+    """What exec and write share: they differ only in what happens after the files."""
     _add_verbosity(p)
     _add_discovery_options(p)
     pol = p.add_mutually_exclusive_group()
@@ -140,14 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_const",
         const="required",
         dest="policy",
-        help="fail closed: exit 68/69 and do not start CMD if discovery fails [SELFDISCOVER_POLICY=required]",
+        help="fail closed: exit 68/69, CMD not started, if discovery fails [SELFDISCOVER_POLICY=required]",
     )
     pol.add_argument(
         "--optional",
         action="store_const",
         const="optional",
         dest="policy",
-        help="fail open: start CMD without the variables, with one warning [SELFDISCOVER_POLICY=optional]",
+        help="fail open: go on without the variables, with one warning [SELFDISCOVER_POLICY=optional]",
     )
     p.add_argument(
         "--env-file",
@@ -160,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-env-file",
         action="store_true",
         default=_truthy(_env("NO_ENV_FILE")),
-        help="write no env file, only export [SELFDISCOVER_NO_ENV_FILE=1]",
+        help="write no env file (exec: only export) [SELFDISCOVER_NO_ENV_FILE=1]",
     )
     p.add_argument(
         "--format",
@@ -177,7 +163,42 @@ def build_parser() -> argparse.ArgumentParser:
         default=_truthy(_env("OVERRIDE")),
         help="replace variables already set in the environment [SELFDISCOVER_OVERRIDE=1]",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="selfdiscover",
+        description="Find the Amazon ECS task this container belongs to.",
+        epilog="Run 'selfdiscover COMMAND --help' for each command. Exit codes: see the README.",
+    )
+    parser.add_argument("--version", action="version", version=f"selfdiscover {__version__}")
+    _add_verbosity(parser, sub=False)
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "exec",
+        help="discover, write env files, export, then exec CMD",
+        description="Discover the task, write env files, export the variables and "
+        "replace this process with CMD (same PID). Use it as the ENTRYPOINT of an image "
+        "that has Python; for an image without Python, run 'selfdiscover write' in an "
+        "init container instead.",
+    )
+    _add_shim_options(p)
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+    p = sub.add_parser(
+        "write",
+        help="discover, write env files, exit 0 (for an init container)",
+        description="Discover the task and write the env files, then exit: exec with no CMD. "
+        "Same options, variables, dialects, failure policy and exit codes; it exits 0 exactly "
+        "when exec would have started CMD. When discovery fails and the policy lets it through "
+        "(--optional, or not in ECS), the files are written with no variables, so a stale file "
+        "never survives and a reader always finds one. Use it in an ECS init container "
+        "(essential: false, the app's dependsOn condition SUCCESS) for images without Python, "
+        "or before a start-up script that reads the files itself; use exec when the image has "
+        "Python and the app should get the variables in its environment.",
+    )
+    _add_shim_options(p)
 
     p = sub.add_parser(
         "show",
@@ -304,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_USAGE
     handler = {
         "exec": cmd_exec,
+        "write": cmd_write,
         "show": cmd_show,
         "agent": cmd_agent,
         "fake-agent": cmd_fake_agent,
@@ -329,28 +351,51 @@ def _discover(args: argparse.Namespace, diag: Diag) -> Any:
 
 
 def cmd_exec(args: argparse.Namespace, diag: Diag) -> int:
-    from ._errors import DiscoveryError, NotInECSError
-    from ._exec import exec_command, merge_environment, trap_stop_signals, write_targets
-    from ._model import to_variables
+    from ._exec import exec_command
 
-    trap_stop_signals()
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
         diag.error("exec needs a command: selfdiscover exec [OPTIONS] -- CMD [ARG...]")
         return EX_USAGE
+    rc, env = _discover_and_write(args, diag, going_on=f"starting {command[0]}", empty_files=False)
+    if rc is not None:
+        return rc
+    return exec_command(command, env, diag)
+
+
+def cmd_write(args: argparse.Namespace, diag: Diag) -> int:
+    rc, _ = _discover_and_write(args, diag, going_on="writing the env files", empty_files=True)
+    return rc or 0
+
+
+def _discover_and_write(
+    args: argparse.Namespace, diag: Diag, *, going_on: str, empty_files: bool
+) -> tuple[int | None, Mapping[str, str]]:
+    """Options, discovery, the failure policy and the env files: all of exec but the exec.
+
+    Returns ``(exit code, _)`` to stop, or ``(None, environment)`` to go on with
+    that environment (without the variables when the policy let a failed
+    discovery through). ``empty_files``: a failure let through still writes the
+    files, with no variables, for readers that have only the files.
+    """
+    from ._errors import DiscoveryError, NotInECSError
+    from ._exec import merge_environment, trap_stop_signals, write_targets
+    from ._model import to_variables
+
+    trap_stop_signals()
     policy = args.policy or _env("POLICY", "auto")
     if policy not in POLICIES:
         diag.error(f"SELFDISCOVER_POLICY must be one of {', '.join(POLICIES)}, got {policy!r}")
-        return EX_USAGE
+        return EX_USAGE, os.environ
     try:
         mode = int(args.mode, 8)
         if not 0 <= mode <= 0o777:
             raise ValueError
     except ValueError:
         diag.error(f"--mode must be octal permission bits 0000-0777, got {args.mode!r}")
-        return EX_USAGE
+        return EX_USAGE, os.environ
     targets: list[EnvTarget] = []
     if not args.no_env_file:
         specs = args.env_file or [s for s in (_env("ENV_FILE") or "").split(",") if s.strip()]
@@ -363,26 +408,31 @@ def cmd_exec(args: argparse.Namespace, diag: Diag) -> int:
     except NotInECSError as e:
         if policy == "required":
             diag.error(str(e))
-            return EX_NOTECS
-        diag.warn(f"{e}; starting {command[0]} without ECS variables")
-        return exec_command(command, os.environ, diag)
+            return EX_NOTECS, os.environ
+        failed: Exception = e
     except DiscoveryError as e:
-        if policy == "optional":
-            diag.warn(f"{e}; starting {command[0]} without ECS variables")
-            return exec_command(command, os.environ, diag)
-        diag.error(str(e))
-        return EX_UNAVAILABLE
+        if policy != "optional":
+            diag.error(str(e))
+            return EX_UNAVAILABLE, os.environ
+        failed = e
     except ValueError as e:  # a bad URL or timeout in the environment
         diag.error(str(e))
-        return EX_USAGE
+        return EX_USAGE, os.environ
+    else:
+        diag.info(f"task {info.arn} ({info.task_definition}) from {info.source}")
+        env, exported = merge_environment(os.environ, to_variables(info, args.prefix), override=args.override)
+        header = f"written by selfdiscover {__version__} from {info.source}"
+        rc = write_targets(targets, exported, diag, mode=mode, header=header)
+        return (rc if rc and policy != "optional" else None), env
 
-    diag.info(f"task {info.arn} ({info.task_definition}) from {info.source}")
-    env, exported = merge_environment(os.environ, to_variables(info, args.prefix), override=args.override)
-    header = f"written by selfdiscover {__version__} from {info.source}"
-    rc = write_targets(targets, exported, diag, mode=mode, header=header)
-    if rc and policy != "optional":
-        return rc
-    return exec_command(command, env, diag)
+    diag.warn(f"{failed}; {going_on} without ECS variables")
+    if empty_files:  # the readers have only the files: give them one, and no stale one
+        rc = write_targets(
+            targets, {}, diag, mode=mode, header=f"written by selfdiscover {__version__}: no task discovered"
+        )
+        if rc and policy != "optional":
+            return rc, os.environ
+    return None, os.environ
 
 
 def cmd_show(args: argparse.Namespace, diag: Diag) -> int:

@@ -25,10 +25,12 @@ Dialects and what they refuse (and why):
     cruder still: it drops empty values and cuts a value at its first ``=``. Those
     are not refused here, as docker reads them fine; avoid them for that reader.
 ``shell``
-    ``set -a; . ./file`` in dash/bash/any POSIX shell. Every value single-quoted,
-    ``'`` written as ``'\\''``: nothing inside single quotes is expanded, so ``$(...)``,
-    backticks, ``;``, newlines and ``~`` stay literal. No ``export``: ``set -a`` exports,
-    and the file stays free of commands. Refuses nothing beyond the shared rules.
+    ``. ./file`` in dash/bash/busybox ash/any POSIX shell, with or without ``set -a``:
+    ``export NAME='value'`` lines, so an image with nothing but ``sh`` can start its
+    app with ``sh -c '. /ecs/ecs.sh && exec app'``. Every value single-quoted, ``'``
+    written as ``'\\''``: nothing inside single quotes is expanded, so ``$(...)``,
+    backticks, ``;``, newlines and ``~`` stay literal, and ``export`` is the only
+    command the file runs. Refuses nothing beyond the shared rules.
 ``dotenv``
     python-dotenv (``dotenv_values``, interpolation on) *and* docker compose
     ``env_file``. They agree on double quotes with ``\\\\ \\" \\n \\r`` escapes, but both
@@ -106,7 +108,7 @@ def _docker(name: str, value: str) -> str:
 
 
 def _shell(name: str, value: str) -> str:
-    return f"{name}='" + value.replace("'", "'\\''") + "'"
+    return f"export {name}='" + value.replace("'", "'\\''") + "'"
 
 
 def _dotenv(name: str, value: str) -> str:

@@ -291,7 +291,9 @@ def test_empty_mapping() -> None:
 def test_rendered_forms() -> None:
     """The exact spelling per dialect, so a change to it is a visible decision."""
     v = {"A": "it's", "B": "x $y", "C": "plain", "D": 'q"\\', "E": ""}
-    assert render(v, "shell") == "A='it'\\''s'\nB='x $y'\nC='plain'\nD='q\"\\'\nE=''\n"
+    assert render(v, "shell") == (
+        "export A='it'\\''s'\nexport B='x $y'\nexport C='plain'\nexport D='q\"\\'\nexport E=''\n"
+    )
     assert render({k: v[k] for k in "ABCE"}, "dotenv") == ('A="it\'s"\nB=\'x $y\'\nC="plain"\nE=""\n')
     assert render(v, "systemd") == 'A="it\'s"\nB="x \\$y"\nC=plain\nD="q\\"\\\\"\nE=\n'
     assert render({"C": "plain", "E": ""}, "docker") == "C=plain\nE=\n"
@@ -309,7 +311,7 @@ def test_header_cannot_inject_a_line(dialect: str, read: Reader, tmp_path: Path)
     else:
         lines = text.splitlines()
         assert all(line.startswith("#") for line in lines[:-1])
-        assert lines[-1].startswith("V=")
+        assert lines[-1].startswith("export V=" if dialect == "shell" else "V=")
     path = tmp_path / "h.env"
     path.write_bytes(text.encode("utf-8"))
     assert read(path, {"V": "kept"}) == {"V": "kept"}
@@ -626,7 +628,7 @@ def test_interrupt_mid_write_cleans_up(tmp_path: Path, monkeypatch: pytest.Monke
 def test_write_renders_then_writes(tmp_path: Path) -> None:
     target = tmp_path / "ecs.env"
     write(target, {"B": "2", "A": "1 2"}, "shell", mode=0o600, header="hello")
-    assert target.read_text() == "# hello\nA='1 2'\nB='2'\n"
+    assert target.read_text() == "# hello\nexport A='1 2'\nexport B='2'\n"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
 
 

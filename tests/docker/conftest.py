@@ -121,7 +121,7 @@ def example_images(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         (ctx / "wheels").mkdir()
         shutil.copy2(wheel, ctx / "wheels" / wheel.name)
         procs[name] = subprocess.Popen(
-            ["docker", "build", "-q", "--network", "none", "--label", f"{dk.LABEL}=1", "-t", tag, str(ctx)],
+            ["docker", *dk.BUILD, "--label", f"{dk.LABEL}=1", "-t", tag, str(ctx)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -26,9 +26,18 @@ LIBRARY_IMAGE = "selfdiscover-example-library"
 EMULATOR_IMAGE = "selfdiscover-example-emulator"
 EXAMPLE_IMAGES = {"shim": SHIM_IMAGE, "library": LIBRARY_IMAGE, "emulator": EMULATOR_IMAGE}
 
+# The examples start from a public Python image (ARG BASE); the suite never pulls,
+# so it passes the local base, and pip installs offline: the dependencies are the
+# base image's Debian packages (the emulator's docker extra too, as python3-docker).
+BUILD = (  # docker BUILD... -t TAG CONTEXT
+    "build", "-q", "--network", "none",
+    "--build-arg", f"BASE={BASE_IMAGE}",
+    "--build-arg", "PIP_OPTIONS=--no-index --no-deps --no-build-isolation",
+)  # fmt: skip
+
 LABEL = "selfdiscover-test"  # on everything the suite starts
 PID_LABEL = "selfdiscover-test.pid"  # the pytest process that owns it: stale once that is gone
-COMPOSE_PREFIX = "selfdiscover-test-"  # compose project names: COMPOSE_PREFIX + pid
+COMPOSE_PREFIX = "selfdiscover-test-"  # compose project names: COMPOSE_PREFIX + [name-] + pid
 
 AGENT_PORT = 51678
 AGENT_URL = f"http://127.0.0.1:{AGENT_PORT}"
@@ -76,7 +85,7 @@ def remove_stale() -> None:
         "--format", '{{.ID}} {{.Label "com.docker.compose.project"}}',
     ).stdout  # fmt: skip
     for cid, _, project in (line.partition(" ") for line in out.splitlines()):
-        if project.startswith(COMPOSE_PREFIX) and not _alive(project[len(COMPOSE_PREFIX) :]):
+        if project.startswith(COMPOSE_PREFIX) and not _alive(project.rpartition("-")[2]):
             stale.append(cid)
     if stale:
         docker("rm", "-f", "-v", *stale, check=False)
