@@ -207,6 +207,22 @@ def test_exported_variables_come_first_then_the_env_file(
     got = attrs(SelfdiscoverResourceDetector().detect())
     assert got["aws.ecs.task.family"] == "fromenv" and got["cloud.region"] == "eu-west-1"
     assert ecs.agent.request_count() == 0  # neither asked the agent
+    AwsEcsResourceDetector().detect()
+    assert ecs.agent.request_count() == 2  # the official one always does
+
+
+def test_no_tmde_at_all(monkeypatch: pytest.MonkeyPatch, ecs: SampleTMDE) -> None:
+    """Only the introspection API (an agent URL and our container ID): the
+    official detector sees no ECS."""
+    monkeypatch.delenv("ECS_CONTAINER_METADATA_URI_V4")
+    with FakeAgent() as agent:
+        task = agent.add_container_task("b2" * 32, family="worker", version=3, name="jobs")
+        monkeypatch.setenv("SELFDISCOVER_AGENT_URL", agent.url)
+        monkeypatch.setenv("SELFDISCOVER_DOCKER_ID", "b2" * 32)
+        assert attrs(AwsEcsResourceDetector(raise_on_error=True).detect()) == {}
+        ours = attrs(SelfdiscoverResourceDetector(raise_on_error=True).detect())
+    assert ours["aws.ecs.task.arn"] == task.arn and ours["container.name"] == "jobs"
+    assert ours["container.id"] == "b2" * 32 and ours["aws.ecs.task.family"] == "worker"
 
 
 def test_a_hanging_agent_costs_the_deadline_not_more(
