@@ -23,17 +23,19 @@ from collections.abc import Mapping
 from opentelemetry.sdk.resources import Resource, ResourceDetector
 
 from . import _tags
+from ._errors import NotInECSError
 
-__all__ = ["DEFAULT_TIMEOUT", "SelfdiscoverResourceDetector"]
+__all__ = ["SelfdiscoverResourceDetector"]
 
 # The whole discovery, retries included. Short: the SDK waits for detectors
-# before the first span, and an agent that needs longer is already broken.
+# before the first span (and skips one that takes over 5 s), and an agent
+# that needs longer than this at start-up is already broken.
 DEFAULT_TIMEOUT = 2.0
 
 _log = logging.getLogger("selfdiscover.otel")
 
 
-def timeout_from_env(environ: Mapping[str, str]) -> float:
+def _timeout_from_env(environ: Mapping[str, str]) -> float:
     """``SELFDISCOVER_OTEL_TIMEOUT``, else ``SELFDISCOVER_TIMEOUT``, else 2 s."""
     for name in ("SELFDISCOVER_OTEL_TIMEOUT", "SELFDISCOVER_TIMEOUT"):
         raw = environ.get(name, "").strip()
@@ -52,8 +54,11 @@ def timeout_from_env(environ: Mapping[str, str]) -> float:
 class SelfdiscoverResourceDetector(ResourceDetector):
     """``cloud.*``, ``aws.ecs.*``, ``aws.log.*`` and ``container.*`` for this ECS container.
 
-    ``timeout`` (seconds) overrides the environment; ``environ``,
+    ``timeout`` (seconds) overrides the environment; ``prefix`` is the
+    variables' prefix ``selfdiscover exec`` was given; ``environ``,
     ``env_file`` and ``proc_root`` are for tests and unusual layouts.
+    A discovered identity is kept for the process, so the SDK's several
+    ``Resource.create()`` calls (one per provider) discover once.
     """
 
     def __init__(
@@ -61,19 +66,19 @@ class SelfdiscoverResourceDetector(ResourceDetector):
         raise_on_error: bool = False,
         *,
         timeout: float | None = None,
+        prefix: str = "ECS_",
         environ: Mapping[str, str] | None = None,
         env_file: str | None = None,
         proc_root: str = "/proc",
     ) -> None:
         super().__init__(raise_on_error)
         self.timeout = timeout
+        self.prefix = prefix
         self.environ = environ
         self.env_file = env_file
         self.proc_root = proc_root
 
     def detect(self) -> Resource:
-        from ._errors import NotInECSError
-
         try:
             identity = self.identity()
         except NotInECSError:
@@ -95,13 +100,13 @@ class SelfdiscoverResourceDetector(ResourceDetector):
         known = _tags.current()
         if known.get("TASK_ARN"):
             return known  # this process resolved it already (log enrichment)
-        found = _tags.resolve(env_file=self.env_file, environ=env)
+        found = _tags.resolve(prefix=self.prefix, env_file=self.env_file, environ=env)
         if found is not None:
             return found
         from ._discover import discover
         from ._policy import Timeout
 
-        total = self.timeout if self.timeout is not None else timeout_from_env(env)
+        total = self.timeout if self.timeout is not None else _timeout_from_env(env)
         found = _tags.from_task(discover(timeout=Timeout(total=total), environ=env, proc_root=self.proc_root))
         if not _tags.current():
             _tags.set_identity(found)  # log records and telemetry then name the same task
