@@ -4,8 +4,9 @@ beside the official ECS detector measured in the same run.
     python3 bench/otel.py [--rounds N]
 
 Needs the SDK and the official detector (``pip install -e .[test]``). The
-imports run as child processes, interleaved round-robin; detect() runs
-in-process against a fake TMDE v4 on 127.0.0.1 (the bundled awsvpc sample).
+imports and first ``Resource.create()`` calls run as child processes,
+interleaved round-robin; warm detect() calls run in-process, outside ECS
+and against a fake TMDE v4 on 127.0.0.1 (the bundled awsvpc sample).
 Medians, with ratios to the baseline of each table.
 """
 
@@ -44,6 +45,27 @@ def _imports(rounds: int) -> dict[str, list[float]]:
             subprocess.run([PY, "-c", cmds[name]], env=env, check=True)
             if r >= 2:
                 res[name].append(time.perf_counter() - t)
+    return res
+
+
+def _first_create(rounds: int) -> dict[str, list[float]]:
+    """The first Resource.create() of a fresh process outside ECS: what an app
+    pays at start-up (the SDK's entry-point scan and lazy imports included)."""
+    code = (
+        "import time\n"
+        "from opentelemetry.sdk.resources import Resource\n"
+        "t = time.perf_counter(); Resource.create(); print(time.perf_counter() - t)\n"
+    )
+    tmp = tempfile.mkdtemp(prefix="selfdiscover-bench-")
+    variants = {"no detector named": "", "aws_ecs": "aws_ecs", "selfdiscover": "selfdiscover"}
+    res: dict[str, list[float]] = {k: [] for k in variants}
+    names = list(variants)
+    for r in range(rounds + 2):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            env = scrubbed_env(TMPDIR=tmp, OTEL_EXPERIMENTAL_RESOURCE_DETECTORS=variants[name])
+            out = subprocess.run([PY, "-c", code], env=env, check=True, capture_output=True, text=True)
+            if r >= 2:
+                res[name].append(float(out.stdout))
     return res
 
 
@@ -110,11 +132,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=20)
     args = p.parse_args(argv)
     imports = _imports(args.rounds)
+    first = _first_create(args.rounds)
     outside, inside = _detect(args.rounds * 10)
     print(f"python {sys.version.split()[0]}, {args.rounds} rounds (detect: {args.rounds * 10} calls)")
     _table("import, child processes (baseline: import opentelemetry.sdk.resources)", imports,
            "import opentelemetry.sdk.resources")  # fmt: skip
-    _table("detect() outside ECS (baseline: official)", outside, "official detect()")
+    _table("first Resource.create() outside ECS, child processes (baseline: aws_ecs)", first, "aws_ecs")
+    _table("detect() outside ECS, warm (baseline: official)", outside, "official detect()")
     _table("detect() on a fake TMDE v4, loopback (baseline: official)", inside, "official detect()")
 
 
