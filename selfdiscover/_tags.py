@@ -73,11 +73,16 @@ def _from_file(path: str, prefix: str) -> dict[str, str]:
     return _from_env(values, prefix)
 
 
+def from_task(info: TaskInfo) -> dict[str, str]:
+    """The canonical FIELDS of a discovered TaskInfo, as the exported variables carry them."""
+    return _from_env(to_variables(info, "X_"), "X_")
+
+
 def set_identity(values: Mapping[str, str] | TaskInfo | None) -> None:
     """Make ``values`` (canonical FIELDS -> str, or a TaskInfo) the process-wide identity."""
     global _identity, _version
     if isinstance(values, TaskInfo):
-        values = _from_env(to_variables(values, "X_"), "X_")
+        values = from_task(values)
     with _lock:
         _identity = dict(values) if values is not None else None
         _version += 1
@@ -142,10 +147,18 @@ def tags(style: str = "flat", identity: Mapping[str, str] | None = None) -> dict
 
 def otel_resource_attributes(
     identity: Mapping[str, str] | None = None, *, all_keys: bool = False
-) -> dict[str, str]:
-    """OpenTelemetry resource attributes (semantic conventions for AWS ECS),
-    including what the Python ECS detector leaves out: task ID, region,
-    account, availability zone, and the real container name and ID."""
+) -> dict[str, str | tuple[str, ...]]:
+    """OpenTelemetry resource attributes (semantic conventions for AWS ECS,
+    cloud and container): what the Python ECS detector sets, with the right
+    ``container.name`` (the task definition's) and ``container.id``, plus
+    what it leaves out (task ID, region, account, availability zone, the
+    container ARN as ``cloud.resource_id``, the image).
+
+    The one mapping for both the resource detector and the ``otel`` log
+    style. Unknown values are left out, or with ``all_keys`` present as
+    ``""`` (``()`` for the list-valued keys) so log records keep one shape.
+    Lists are tuples: the same value is shared by every log record.
+    """
     v = dict(current() if identity is None else identity)
     arn = v.get("TASK_ARN", "")
     parsed = parse_task_arn(arn) if arn else None
@@ -157,19 +170,50 @@ def otel_resource_attributes(
             if cluster.startswith("arn:")
             else (f"arn:{parsed.partition}:ecs:{parsed.region}:{parsed.account}:cluster/{cluster}")
         )
-    attrs = {
-        "cloud.provider": "aws" if v else "",
-        "cloud.platform": "aws_ecs" if v else "",
-        "cloud.region": v.get("REGION", ""),
-        "cloud.account.id": v.get("ACCOUNT_ID", ""),
+    image_name, image_tags = split_image(v.get("CONTAINER_IMAGE", ""))
+    group, stream = v.get("LOG_GROUP", ""), v.get("LOG_STREAM", "")
+    group_arn = stream_arn = ""
+    if parsed and group:
+        # CloudWatch Logs ARNs, in the task's partition. The region is the
+        # task's: the identity does not carry awslogs-region.
+        group_arn = f"arn:{parsed.partition}:logs:{parsed.region}:{parsed.account}:log-group:{group}"
+        stream_arn = f"{group_arn}:log-stream:{stream}" if stream else ""
+    attrs: dict[str, str | tuple[str, ...]] = {
+        "cloud.provider": "aws" if arn else "",
+        "cloud.platform": "aws_ecs" if arn else "",
+        "cloud.region": v.get("REGION") or (parsed.region if parsed else ""),
+        "cloud.account.id": v.get("ACCOUNT_ID") or (parsed.account if parsed else ""),
         "cloud.availability_zone": v.get("AVAILABILITY_ZONE", ""),
+        "cloud.resource_id": v.get("CONTAINER_ARN", ""),
         "aws.ecs.task.arn": arn,
         "aws.ecs.task.family": v.get("TASK_FAMILY", ""),
         "aws.ecs.task.revision": v.get("TASK_VERSION", ""),
-        "aws.ecs.task.id": v.get("TASK_ID", ""),
+        "aws.ecs.task.id": v.get("TASK_ID") or (parsed.task_id if parsed else ""),
         "aws.ecs.cluster.arn": cluster_arn,
         "aws.ecs.launchtype": v.get("LAUNCH_TYPE", "").lower(),
+        "aws.ecs.container.arn": v.get("CONTAINER_ARN", ""),
+        "aws.log.group.names": (group,) if group else (),
+        "aws.log.group.arns": (group_arn,) if group_arn else (),
+        "aws.log.stream.names": (stream,) if stream else (),
+        "aws.log.stream.arns": (stream_arn,) if stream_arn else (),
         "container.id": v.get("CONTAINER_ID", ""),
         "container.name": v.get("CONTAINER_NAME", ""),
+        "container.image.name": image_name,
+        "container.image.tags": image_tags,
     }
     return attrs if all_keys else {k: x for k, x in attrs.items() if x}
+
+
+def split_image(ref: str) -> tuple[str, tuple[str, ...]]:
+    """``registry:5000/org/app:1.8@sha256:...`` -> (``registry:5000/org/app``, [``1.8``]).
+
+    The tag is what follows the last ``:`` after the last ``/`` (a colon
+    before a slash is a registry port); a digest is not a tag. With neither,
+    Docker pulled ``latest``, so that is the tag.
+    """
+    name, _, digest = ref.strip().partition("@")
+    colon = name.rfind(":")
+    if colon > name.rfind("/"):
+        name, tag = name[:colon], name[colon + 1 :]
+        return name, (tag,) if tag else ()
+    return name, () if (digest or not name) else ("latest",)
