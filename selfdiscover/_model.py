@@ -120,6 +120,7 @@ class TaskInfo:
     container_arn: str | None = None
     log_group: str | None = None
     log_stream: str | None = None
+    log_region: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
     task_tags: Mapping[str, str] | None = field(default=None, hash=False)
     container_instance_tags: Mapping[str, str] | None = field(default=None, hash=False)
@@ -228,6 +229,7 @@ VARIABLES: tuple[tuple[str, Callable[[TaskInfo], object]], ...] = (
     ("CONTAINER_ARN", lambda i: i.container_arn),
     ("LOG_GROUP", lambda i: i.log_group),
     ("LOG_STREAM", lambda i: i.log_stream),
+    ("LOG_REGION", lambda i: i.log_region),
     ("TASK_TAGS", lambda i: _tags_json(i.task_tags)),
     ("CONTAINER_INSTANCE_TAGS", lambda i: _tags_json(i.container_instance_tags)),
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Mapping
 
@@ -36,7 +37,10 @@ FIELDS = (
     "HOST_IPV4",
     "LOG_GROUP",
     "LOG_STREAM",
+    "LOG_REGION",
 )
+
+_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 
 STYLES = ("flat", "otel", "datadog", "nested")
 
@@ -174,9 +178,12 @@ def otel_resource_attributes(
     group, stream = v.get("LOG_GROUP", ""), v.get("LOG_STREAM", "")
     group_arn = stream_arn = ""
     if parsed and group:
-        # CloudWatch Logs ARNs, in the task's partition. The region is the
-        # task's: the identity does not carry awslogs-region.
-        group_arn = f"arn:{parsed.partition}:logs:{parsed.region}:{parsed.account}:log-group:{group}"
+        # CloudWatch Logs ARNs, in the task's partition and the awslogs
+        # driver's region (a task may log to another region), else the task's.
+        region = v.get("LOG_REGION", "")
+        if not _REGION_RE.fullmatch(region):
+            region = parsed.region
+        group_arn = f"arn:{parsed.partition}:logs:{region}:{parsed.account}:log-group:{group}"
         stream_arn = f"{group_arn}:log-stream:{stream}" if stream else ""
     attrs: dict[str, str | tuple[str, ...]] = {
         "cloud.provider": "aws" if arn else "",

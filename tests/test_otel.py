@@ -188,6 +188,17 @@ def test_other_partitions(ecs: SampleTMDE) -> None:
     assert official["aws.ecs.task.arn"] == ours["aws.ecs.task.arn"]
 
 
+def test_cross_region_logs(ecs: SampleTMDE) -> None:
+    """A task in us-west-2 logging to eu-west-1: the log ARNs name the log's region."""
+    ecs.container["LogOptions"]["awslogs-region"] = "eu-west-1"
+    official = attrs(AwsEcsResourceDetector().detect())
+    ours = attrs(SelfdiscoverResourceDetector(raise_on_error=True).detect())
+    assert ours["aws.log.group.arns"] == ("arn:aws:logs:eu-west-1:111122223333:log-group:/ecs/api",)
+    assert ours["aws.log.group.arns"] == official["aws.log.group.arns"]
+    assert ours["aws.log.stream.arns"] == official["aws.log.stream.arns"]
+    assert ours["cloud.region"] == "us-west-2"
+
+
 def test_tmde_v3_only(monkeypatch: pytest.MonkeyPatch, ecs: SampleTMDE) -> None:
     """Older agents inject only ECS_CONTAINER_METADATA_URI (v3): the official
     detector then reports no task at all."""

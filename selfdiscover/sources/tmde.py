@@ -107,6 +107,7 @@ def parse_task_metadata(
         container_arn=text_field(c, "ContainerARN", where=cw),
         log_group=log.get("awslogs-group") if awslogs else None,
         log_stream=log.get("awslogs-stream") if awslogs else None,
+        log_region=log.get("awslogs-region") if awslogs else None,
         labels=_fields.string_map(c.get("Labels"), "Labels", where=cw),
         task_tags=_fields.string_map(task.get("TaskTags"), "TaskTags", where=where) if tags else None,
         container_instance_tags=(
