@@ -94,9 +94,14 @@ def make_context(
 
         split_base(explicit_url)  # a bad URL is a usage error (ValueError), said before any waiting
     evidence = ecs_evidence(env, proc_root)
+    if explicit_url:  # the README's definition: an agent URL given counts as evidence
+        evidence.append(f"an agent URL was given ({explicit_url})")
     if docker_id is not None:
         ident = _identity.Identity(docker_id.strip().lower(), "argument", "passed by the caller")
     else:
+        override = env.get(_identity.OVERRIDE_ENV, "").strip()
+        if override:
+            _identity.check_container_id(override)  # set but invalid: say so, do not read /proc instead
         ident = _identity.identify(proc_root, env)
     return Context(
         environ=env,
@@ -105,7 +110,7 @@ def make_context(
         timeout=timeout,
         evidence=evidence,
         agent_url=explicit_url,
-        in_ecs=bool(evidence or explicit_url),
+        in_ecs=bool(evidence),
     )
 
 
