@@ -2,11 +2,19 @@
 in-process, from the command line (``selfdiscover fake-agent``), or as the
 ``fake_agent`` pytest fixture (registered automatically when selfdiscover is
 installed).
+
+Names load on first use: pytest imports this package at every start (the
+plugin lives here), and a test run that never asks for the fake agent should
+not pay for its HTTP server.
 """
 
 from __future__ import annotations
 
-from ._fake_agent import Behaviour, FakeAgent, FakeContainer, FakeTask, RequestRecord, random_docker_id
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._docker_emulator import DockerAgent
+    from ._fake_agent import Behaviour, FakeAgent, FakeContainer, FakeTask, RequestRecord, random_docker_id
 
 __all__ = [
     "Behaviour",
@@ -20,8 +28,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    if name == "DockerAgent":  # needs the docker extra: imported only on use
+    if name == "DockerAgent":  # needs the docker extra
         from ._docker_emulator import DockerAgent
 
         return DockerAgent
+    if name in __all__:
+        from . import _fake_agent
+
+        return getattr(_fake_agent, name)
     raise AttributeError(f"module 'selfdiscover.testing' has no attribute {name!r}")

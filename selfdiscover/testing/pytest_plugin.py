@@ -1,18 +1,30 @@
 """pytest fixtures: ``fake_agent`` (a started ``FakeAgent`` on a free loopback
 port) and ``agent_env`` (``monkeypatch``-ed variables pointing selfdiscover at
-it with a fixed container ID)."""
+it with a fixed container ID).
+
+Registered through the ``pytest11`` entry point, so pytest imports this module
+at every start wherever selfdiscover is installed. It is made harmless: it adds
+no hooks, options or autouse fixtures, imports the fake agent only when a test
+asks for one of the two fixtures, and a fixture of the same name in a
+``conftest.py`` overrides it (pytest prefers the closer definition). To leave it
+out entirely: ``pytest -p no:selfdiscover``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from ._fake_agent import FakeAgent, random_docker_id
+if TYPE_CHECKING:
+    from ._fake_agent import FakeAgent
 
 
 @pytest.fixture
 def fake_agent() -> Iterator[FakeAgent]:
+    from ._fake_agent import FakeAgent
+
     agent = FakeAgent()
     agent.start()
     try:
@@ -24,6 +36,8 @@ def fake_agent() -> Iterator[FakeAgent]:
 @pytest.fixture
 def agent_env(fake_agent: FakeAgent, monkeypatch: pytest.MonkeyPatch) -> FakeAgent:
     """Point discovery at ``fake_agent`` with one task owning a fresh container ID."""
+    from ._fake_agent import random_docker_id
+
     docker_id = random_docker_id()
     fake_agent.add_container_task(docker_id)
     monkeypatch.setenv("SELFDISCOVER_AGENT_URL", fake_agent.url)
