@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from namespaces import unshare_missing
 from shimrun import sd
 
 from selfdiscover import discover
@@ -62,15 +62,7 @@ def test_the_readme_fake_agent_loop_runs_as_printed(clean_env: dict[str, str], t
 # --- the agent commands outside ECS ----------------------------------------------------
 
 
-def _own_netns_missing() -> str | None:
-    exe = shutil.which("unshare")
-    if exe is None:
-        return "unshare is not installed"
-    probe = subprocess.run([exe, "--net", "true"], capture_output=True, timeout=10)
-    return None if probe.returncode == 0 else "cannot make a network namespace here (needs root)"
-
-
-OWN_NETNS_MISSING = _own_netns_missing()
+OWN_NETNS_MISSING = unshare_missing("--net", "true", needs="make a network namespace")
 
 
 @pytest.mark.skipif(OWN_NETNS_MISSING is not None, reason=OWN_NETNS_MISSING or "")
@@ -157,7 +149,9 @@ def test_an_invalid_docker_id_variable_is_named_as_invalid(
 
 
 def test_an_invalid_docker_id_option_is_named_as_invalid(shim: list[str], clean_env: dict[str, str]) -> None:
-    p = sd(shim, ["show", "--docker-id", SHORT_ID], {**clean_env, "SELFDISCOVER_AGENT_URL": "http://127.0.0.1:9"})
+    p = sd(
+        shim, ["show", "--docker-id", SHORT_ID], {**clean_env, "SELFDISCOVER_AGENT_URL": "http://127.0.0.1:9"}
+    )
     assert p.returncode == EX_USAGE
     assert p.stderr == (
         f"selfdiscover: error: --docker-id='{SHORT_ID}' is not a valid container ID: expected the full "

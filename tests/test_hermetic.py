@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from namespaces import unshare_missing
 
 from selfdiscover._envpaths import RUN_DIR_ENV, default_env_paths
 
@@ -94,19 +94,15 @@ def test_a_reader_subprocess_reads_exactly_the_redirected_root(
 # --- the real default paths, in a private mount namespace ----------------------------
 
 
-def _private_mounts_missing() -> str | None:
-    exe = shutil.which("unshare")
-    if exe is None:
-        return "unshare is not installed"
-    probe = subprocess.run(
-        [exe, "--mount", "--propagation", "private", "sh", "-c", "mount -t tmpfs -o size=64k none /tmp"],
-        capture_output=True,
-        timeout=10,
-    )
-    return None if probe.returncode == 0 else "cannot mount a private /run and /tmp here (needs root)"
-
-
-PRIVATE_MOUNTS_MISSING = _private_mounts_missing()
+PRIVATE_MOUNTS_MISSING = unshare_missing(
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    "mount -t tmpfs -o size=64k none /tmp",
+    needs="mount a private /run and /tmp",
+)
 
 # Shell that plants leftovers at the machine's default paths, then runs "$@".
 PLANTS = {

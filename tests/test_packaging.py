@@ -147,7 +147,7 @@ def test_the_plugin_imports_nothing_heavy(clean_env: dict[str, str]) -> None:
     assert p.stdout.strip() == "[]"
 
 
-PLUGIN_USER = '''
+PLUGIN_USER = """
 from selfdiscover.testing import FakeAgent
 
 
@@ -158,16 +158,16 @@ def test_uses_the_shipped_fixture(fake_agent: FakeAgent) -> None:
 def test_agent_env(agent_env: FakeAgent) -> None:
     import os
     assert os.environ["SELFDISCOVER_AGENT_URL"] == agent_env.url
-'''
+"""
 
-OWN_FIXTURE = '''
+OWN_FIXTURE = """
 import pytest
 
 
 @pytest.fixture
 def fake_agent() -> str:
     return "mine"
-'''
+"""
 
 
 def nested_pytest(where: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
