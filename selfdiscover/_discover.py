@@ -190,7 +190,7 @@ def run_ladder(ladder: Ladder, ctx: Context, retry: Retry, deadline: float) -> T
             names = ", ".join(src.name for src in ladder.sources)
             own = ctx.identity.container_id or "not found (set SELFDISCOVER_DOCKER_ID)"
             raise DiscoveryError(
-                f"in ECS ({ctx.evidence[0] if ctx.evidence else 'agent URL given'}) but none of the sources "
+                f"in ECS ({ctx.evidence[0]}) but none of the sources "
                 f"({names}) applies here: container ID {own}, no metadata endpoint variable set"
             )
         raise NotInECSError("not running in ECS: no container ID and no ECS metadata variables")
