@@ -95,9 +95,14 @@ def make_context(
 
         split_base(explicit_url)  # a bad URL is a usage error (ValueError), said before any waiting
     evidence = ecs_evidence(env, proc_root)
+    if explicit_url:  # the README's definition: an agent URL given counts as evidence
+        evidence.append(f"an agent URL was given ({explicit_url})")
     if docker_id is not None:
         ident = _identity.Identity(docker_id.strip().lower(), "argument", "passed by the caller")
     else:
+        override = env.get(_identity.OVERRIDE_ENV, "").strip()
+        if override:
+            _identity.check_container_id(override)  # set but invalid: say so, do not read /proc instead
         ident = _identity.identify(proc_root, env)
     return Context(
         environ=env,
@@ -106,7 +111,7 @@ def make_context(
         timeout=timeout,
         evidence=evidence,
         agent_url=explicit_url,
-        in_ecs=bool(evidence or explicit_url),
+        in_ecs=bool(evidence),
     )
 
 
@@ -229,7 +234,7 @@ def run_ladder(ladder: Ladder, ctx: Context, retry: Retry, deadline: float) -> T
             names = ", ".join(src.name for src in ladder.sources)
             own = ctx.identity.container_id or "not found (set SELFDISCOVER_DOCKER_ID)"
             raise DiscoveryError(
-                f"in ECS ({ctx.evidence[0] if ctx.evidence else 'agent URL given'}) but none of the sources "
+                f"in ECS ({ctx.evidence[0]}) but none of the sources "
                 f"({names}) applies here: container ID {own}, no metadata endpoint variable set"
             )
         raise NotInECSError("not running in ECS: no container ID and no ECS metadata variables")

@@ -1,6 +1,7 @@
 """``selfdiscover doctor``: everything discovery would try, tried once each, in
 plain words, with a hint for each failure. Run it inside the misbehaving
-container; exit 0 only when discovery works and every answer agrees."""
+container; exit 0 only when discovery works and every answer agrees, 68
+(as ``show``) when nothing says this is ECS at all."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TextIO
 
 from ._discover import _make_sources, make_context, source_order
 from ._errors import DiscoveryError, EnvFileError
+from ._exec import EX_NOTECS
 from ._model import TaskInfo, to_variables
 from .sources import Context
 
@@ -140,6 +142,14 @@ def run_doctor(
             answers.append(info)
 
     if not answers:
+        if not ctx.in_ecs:
+            w(
+                "\nresult: not ECS: nothing here says this is an ECS task (no ECS metadata variables, no ECS "
+                "cgroup path, no agent URL given), so there is nothing to discover and nothing is broken. "
+                "To try selfdiscover here, run 'selfdiscover fake-agent' and point SELFDISCOVER_AGENT_URL "
+                "and SELFDISCOVER_DOCKER_ID at it.\n"
+            )
+            return EX_NOTECS
         w("\nresult: FAILED: no source answered\n")
         return 1
     first = answers[0]

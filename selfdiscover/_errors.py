@@ -55,12 +55,15 @@ class EnvFileError(SelfdiscoverError, ValueError):
     """A value cannot be written in the chosen env-file dialect, or the write failed.
 
     ``variable`` names the offending variable when there is one, so the message
-    can say which value was refused instead of writing it mangled.
+    can say which value was refused instead of writing it mangled. ``reason``
+    is the cause alone (without the path), for a message that lists several
+    locations and must not repeat itself.
     """
 
-    def __init__(self, message: str, *, variable: str | None = None) -> None:
+    def __init__(self, message: str, *, variable: str | None = None, reason: str | None = None) -> None:
         super().__init__(message)
         self.variable = variable
+        self.reason = reason or message
 
 
 class RetryableError(AgentUnavailableError):

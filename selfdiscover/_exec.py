@@ -20,6 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
+# The default location's home is _envpaths; re-exported for the command line.
+from ._envpaths import DEFAULT_ENV_FILE as DEFAULT_ENV_FILE
+from ._envpaths import default_env_paths, own_dir
+
 EX_USAGE = 2
 EX_DATAERR = 65
 EX_NOTECS = 68
@@ -27,9 +31,6 @@ EX_UNAVAILABLE = 69
 EX_CANTCREAT = 73
 EX_NOEXEC = 126
 EX_NOTFOUND = 127
-
-DEFAULT_ENV_FILE = "/run/selfdiscover/ecs.env"
-_FALLBACK_DIR = "selfdiscover"
 
 
 def split_spec(spec: str) -> tuple[str | None, str]:
@@ -40,12 +41,6 @@ def split_spec(spec: str) -> tuple[str | None, str]:
     if sep and head in DIALECTS and tail:
         return head, tail
     return None, spec
-
-
-def default_env_paths(environ: Mapping[str, str]) -> list[str]:
-    """The default env file, then its fallback for a read-only root filesystem."""
-    tmp = environ.get("TMPDIR") or "/tmp"
-    return [DEFAULT_ENV_FILE, os.path.join(tmp, _FALLBACK_DIR, os.path.basename(DEFAULT_ENV_FILE))]
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -129,9 +124,9 @@ def write_targets(
     """Write every env file; return 0 or the exit code of the first failure.
 
     The default location falls back to ``$TMPDIR/selfdiscover`` when ``/run``
-    is read-only, and is skipped with a warning if that fails too: a default
-    must never stop a container. An explicitly named file that cannot be
-    written is an error.
+    is read-only, and is skipped with one warning naming every location and
+    why it failed: a default must never stop a container. An explicitly named
+    file that cannot be written is an error.
     """
     from . import envfile
     from ._errors import EnvFileError
@@ -146,32 +141,31 @@ def write_targets(
             diag.error(f"{t.path}: {e}")
             return EX_DATAERR
     for t, content in rendered:
-        candidates = [t.path] if t.explicit else default_env_paths(os.environ)
-        for i, path in enumerate(candidates):
+        if t.explicit:
             try:
-                if not t.explicit:
-                    _own_dir(os.path.dirname(path))
+                envfile.write_atomic(t.path, content, mode=mode)
+            except EnvFileError as e:
+                diag.error(str(e))  # already names the file and the cause
+                return EX_CANTCREAT
+            diag.info(f"wrote {t.path} ({t.dialect})")
+            continue
+        failures: list[str] = []
+        for path in default_env_paths(os.environ):
+            try:
+                own_dir(os.path.dirname(path))
                 envfile.write_atomic(path, content, mode=mode)
-                diag.info(f"wrote {path} ({t.dialect})")
-                break
-            except (EnvFileError, OSError) as e:
-                if t.explicit:
-                    diag.error(f"cannot write env file: {e}")
-                    return EX_CANTCREAT
-                if i == len(candidates) - 1:
-                    diag.warn(f"default env file not written (read-only filesystem?): {e}")
+            except EnvFileError as e:
+                failures.append(f"{path}: {e.reason}")
+                continue
+            # Readers drop a default file older than PID 1: an unchanged file
+            # (not rewritten) still has to show it belongs to this container.
+            with contextlib.suppress(OSError):
+                os.utime(path, follow_symlinks=False)
+            diag.info(f"wrote {path} ({t.dialect})")
+            break
+        else:
+            diag.warn("default env file not written: " + "; ".join(failures))
     return 0
-
-
-def _own_dir(path: str) -> None:
-    """Create ``path`` or accept it only if it is a real directory we own that
-    nobody else can write: in a shared /tmp somebody may have planted it."""
-    import stat
-
-    os.makedirs(path, mode=0o755, exist_ok=True)
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-        raise OSError(f"{path} is not a directory owned by us and writable only by us")
 
 
 def exec_command(command: Sequence[str], env: Mapping[str, str], diag: Diag) -> int:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 __all__ = [
     "OVERRIDE_ENV",
     "Identity",
+    "check_container_id",
     "container_id",
     "identify",
     "identify_cached",
@@ -97,6 +98,19 @@ def normalize_container_id(value: str) -> str | None:
     if _HEX64.fullmatch(value) or _TASK.fullmatch(value) or _GARDEN.fullmatch(value):
         return value
     return None
+
+
+def check_container_id(value: str, name: str = OVERRIDE_ENV) -> str:
+    """``value`` normalized, or ``ValueError`` naming ``name`` and saying what
+    an ID looks like: a set but malformed ID is a mistake to report, not a
+    reason to look elsewhere."""
+    valid = normalize_container_id(value)
+    if valid is None:
+        raise ValueError(
+            f"{name}={value[:80]!r} is not a valid container ID: expected the full 64-hex-digit Docker ID "
+            "(a 12-character short ID is not enough), a Fargate <32 hex>-<digits> ID or a Garden ID"
+        )
+    return valid
 
 
 # --- pure parsers -------------------------------------------------------------

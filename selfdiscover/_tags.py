@@ -53,13 +53,8 @@ def _from_env(environ: Mapping[str, str], prefix: str) -> dict[str, str]:
     return {f: environ[prefix + f] for f in FIELDS if environ.get(prefix + f)}
 
 
-def _from_file(path: str, prefix: str) -> dict[str, str]:
-    """Read a json or docker-dialect file written by ``selfdiscover exec``."""
-    from ._identity import read_bounded  # bounded, non-blocking: a FIFO there cannot hang us
-
-    text = read_bounded(path, 1024 * 1024)
-    if text is None:
-        return {}
+def _from_text(text: str, prefix: str) -> dict[str, str]:
+    """Variables from a json or docker-dialect file written by ``selfdiscover exec``."""
     values: dict[str, str] = {}
     if text.lstrip().startswith("{"):
         try:
@@ -93,25 +88,58 @@ def set_identity(values: Mapping[str, str] | TaskInfo | None) -> None:
 
 
 def resolve(
-    *, prefix: str = "ECS_", env_file: str | None = None, environ: Mapping[str, str] | None = None
+    *,
+    prefix: str = "ECS_",
+    env_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    proc_root: str = "/proc",
 ) -> dict[str, str] | None:
     """Find the identity without network I/O: exported variables, then an env file."""
+    return resolve_explained(prefix=prefix, env_file=env_file, environ=environ, proc_root=proc_root)[0]
+
+
+def resolve_explained(
+    *,
+    prefix: str = "ECS_",
+    env_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    proc_root: str = "/proc",
+) -> tuple[dict[str, str] | None, list[str]]:
+    """``resolve()``, plus why each location that held something was passed over.
+
+    A named file (``env_file``, else ``SELFDISCOVER_ENV_FILE``) means exactly
+    that file, as it does for the writer. Only without one are the default
+    locations read, and only as far as a writer could have made them (see
+    ``_envpaths``).
+    """
     env = os.environ if environ is None else environ
     found = _from_env(env, prefix)
     if found.get("TASK_ARN"):
-        return found
-    from ._exec import default_env_paths, split_spec
+        return found, []
+    from ._envpaths import read_defaults
+    from ._exec import split_spec
+    from ._identity import read_bounded  # bounded, non-blocking: a FIFO there cannot hang us
 
-    paths = [env_file] if env_file else [p for p in (env.get("SELFDISCOVER_ENV_FILE") or "").split(",") if p]
-    paths.extend(default_env_paths(env))
-    for spec in paths:
-        dialect, path = split_spec(spec.strip())
-        if dialect not in (None, "docker", "json"):
-            continue  # quoted dialects: read the variables, not the quotes
-        found = _from_file(path, prefix)
+    notes: list[str] = []
+    specs = [env_file] if env_file else [p for p in (env.get("SELFDISCOVER_ENV_FILE") or "").split(",") if p]
+    if specs:
+        texts: list[tuple[str, str | None]] = []
+        for spec in specs:
+            dialect, path = split_spec(spec.strip())
+            if dialect in (None, "docker", "json"):  # quoted dialects: read the variables, not the quotes
+                texts.append((path, read_bounded(path, 1024 * 1024)))
+            else:
+                notes.append(f"ignored {path}: the {dialect} dialect is for its own reader")
+    else:
+        defaults, notes = read_defaults(env, proc_root)
+        texts = [(f.path, f.text) for f in defaults]
+    for path, text in texts:
+        found = _from_text(text or "", prefix)
         if found.get("TASK_ARN"):
-            return found
-    return None
+            return found, notes
+        if text is not None:
+            notes.append(f"ignored {path}: no {prefix}TASK_ARN in it")
+    return None, notes
 
 
 def current() -> dict[str, str]:

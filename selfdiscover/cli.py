@@ -339,12 +339,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _docker_id(value: str | None) -> str | None:
+    """``--docker-id``, checked here; a value from ``SELFDISCOVER_DOCKER_ID`` is
+    left to discovery, which reads and checks the variable under its own name."""
+    if value is None or value == _env("DOCKER_ID"):
+        return None
+    from ._identity import check_container_id
+
+    return check_container_id(value, "--docker-id")
+
+
 def _discover(args: argparse.Namespace, diag: Diag) -> Any:
     from ._discover import discover
     from ._policy import Timeout
 
     timeout = Timeout(total=args.timeout) if args.timeout is not None else None
-    info = discover(agent_url=args.agent_url, timeout=timeout, docker_id=args.docker_id, tags=args.tags)
+    info = discover(
+        agent_url=args.agent_url, timeout=timeout, docker_id=_docker_id(args.docker_id), tags=args.tags
+    )
     for warning in info.warnings:  # e.g. tags without permission, IMDS unreachable: never fatal
         diag.warn(warning)
     return info
@@ -470,8 +482,9 @@ def cmd_agent(args: argparse.Namespace, diag: Diag) -> int:
     from urllib.parse import quote
 
     from ._agent import DEFAULT_AGENT_URL, AgentClient, parse_metadata, parse_task, parse_tasks
-    from ._errors import SelfdiscoverError
-    from ._policy import Timeout
+    from ._discover import ecs_evidence
+    from ._errors import AgentUnavailableError, SelfdiscoverError
+    from ._policy import Retry, Timeout
 
     if args.agent_cmd is None:
         diag.error("agent needs a call: metadata or tasks")
@@ -491,10 +504,28 @@ def cmd_agent(args: argparse.Namespace, diag: Diag) -> int:
     else:
         call = ("/v1/tasks", "task list", parse_tasks)
     path, what, validate = call
+    # Told nothing about an agent and nothing says ECS: one quick try, as
+    # discovery makes, instead of retrying a port nobody listens on.
+    quick = not args.agent_url and not ecs_evidence(os.environ)
     try:
-        timeout = Timeout(total=args.timeout) if args.timeout else Timeout.from_env()
-        obj = AgentClient(args.agent_url or DEFAULT_AGENT_URL, timeout=timeout).get_json(path, what=what)
+        if args.timeout:
+            timeout = Timeout(total=args.timeout)
+        elif quick and not _env("TIMEOUT"):
+            timeout = Timeout(total=1.0)
+        else:
+            timeout = Timeout.from_env()
+        url = args.agent_url or DEFAULT_AGENT_URL
+        obj = AgentClient(url, timeout=timeout, retry=Retry(enabled=not quick)).get_json(path, what=what)
         validate(obj)
+    except AgentUnavailableError as e:
+        hint = (
+            "; nothing here says ECS (no ECS metadata variables, no agent URL given): to try the API"
+            " here, run 'selfdiscover fake-agent' and set SELFDISCOVER_AGENT_URL to the URL it prints"
+            if quick
+            else ""
+        )
+        diag.error(f"{e}{hint}")
+        return EX_UNAVAILABLE
     except SelfdiscoverError as e:
         diag.error(str(e))
         return EX_UNAVAILABLE
@@ -556,11 +587,16 @@ def cmd_doctor(args: argparse.Namespace, diag: Diag) -> int:
     from ._exec import trap_stop_signals
 
     trap_stop_signals()
+    try:
+        docker_id = _docker_id(args.docker_id)
+    except ValueError as e:
+        diag.error(str(e))
+        return EX_USAGE
     return run_doctor(
         sys.stdout,
         agent_url=args.agent_url,
         timeout=args.timeout,
-        docker_id=args.docker_id,
+        docker_id=docker_id,
         prefix=args.prefix,
     )
 

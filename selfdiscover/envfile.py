@@ -206,7 +206,7 @@ def render(variables: Mapping[str, str], dialect: str, *, header: str | None = N
 
 def _write_error(path: str, exc: OSError) -> EnvFileError:
     reason = exc.strerror or str(exc)
-    return EnvFileError(f"cannot write env file {path}: {reason}")
+    return EnvFileError(f"cannot write env file {path}: {reason}", reason=reason)
 
 
 def _unchanged(path: str, payload: bytes, mode: int) -> bool:
@@ -265,7 +265,8 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, mode: int =
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     try:
         if stat.S_ISDIR(os.lstat(target).st_mode):
-            raise EnvFileError(f"cannot write env file {target}: it is a directory")
+            why = "it is a directory"
+            raise EnvFileError(f"cannot write env file {target}: {why}", reason=why)
     except FileNotFoundError:
         pass
     except OSError as exc:

@@ -60,15 +60,20 @@ def load(
 ) -> dict[str, str]:
     """Resolve the identity once for the whole process and return it.
 
-    Order: variables ``selfdiscover exec`` exported, an env file
-    (``env_file``, ``SELFDISCOVER_ENV_FILE``, the default location), and, only
-    with ``discover=True``, a live ``discover()`` in a background thread (so
-    start-up never waits for it; records carry empty values until it lands).
+    Order: variables ``selfdiscover exec`` exported, an env file (``env_file``,
+    else ``SELFDISCOVER_ENV_FILE``, else the default locations, read only as far
+    as the shim could have written them), and, only with ``discover=True``, a
+    live ``discover()`` in a background thread (so start-up never waits for it;
+    records carry empty values until it lands). When no file is believed but
+    some were found, one warning on the ``selfdiscover`` logger says why.
     """
-    found = _tags.resolve(prefix=prefix, env_file=env_file)
+    found, notes = _tags.resolve_explained(prefix=prefix, env_file=env_file)
     if found is not None:
         set_identity(found)
-    elif discover and not _started.is_set():
+    elif notes:
+        why = "; ".join(notes)
+        logging.getLogger("selfdiscover").warning("selfdiscover: no task identity from env files: %s", why)
+    if found is None and discover and not _started.is_set():
         _started.set()  # one background discovery per process, however often install() runs
         threading.Thread(
             target=_discover_into_tags, args=(timeout,), name="selfdiscover", daemon=True

@@ -5,6 +5,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +14,29 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Hermetic: the default env-file locations point into a directory of the suite's
+# own, for this process and for every subprocess given clean_env, so no test reads
+# or writes the machine's /run/selfdiscover or $TMPDIR/selfdiscover
+# (tests/test_hermetic.py plants leftovers there to prove it).
+_HERMETIC_ROOT = tempfile.mkdtemp(prefix="selfdiscover-suite-")
+HERMETIC_ENV = {
+    "SELFDISCOVER_RUN_DIR": os.path.join(_HERMETIC_ROOT, "run", "selfdiscover"),
+    "TMPDIR": os.path.join(_HERMETIC_ROOT, "tmp"),
+}
+os.makedirs(HERMETIC_ENV["TMPDIR"])
+os.environ.update(HERMETIC_ENV)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HERMETIC_ROOT, ignore_errors=True)
+
 
 def _scrubbed_env() -> dict[str, str]:
     """The environment for subprocess tests: nothing ECS- or selfdiscover-related
-    leaks in from the machine running the suite."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("ECS_", "SELFDISCOVER_", "AWS_"))}
+    leaks in from the machine running the suite, and the default locations stay
+    redirected."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ECS_", "SELFDISCOVER_", "AWS_"))}
+    return {**env, **HERMETIC_ENV}
 
 
 @pytest.fixture

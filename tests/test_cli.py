@@ -476,6 +476,8 @@ def in_private_run(
     """Run the shim with a fresh tmpfs on /run that only it sees (the host's /run is
     never written)."""
     opts = "ro,size=64k" if read_only else "size=64k"
+    # The real default directory, inside the private /run: undo the suite's redirect.
+    env = {k: v for k, v in env.items() if k != "SELFDISCOVER_RUN_DIR"}
     wrapper = [
         "unshare",
         "--mount",
