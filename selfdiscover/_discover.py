@@ -22,7 +22,7 @@ from ._errors import (
     TaskNotFoundError,
 )
 from ._model import TaskInfo
-from ._policy import Retry, Timeout
+from ._policy import Retry, Timeout, flag
 from .sources import Context, Ladder, Source
 
 # Variables the agent (or Fargate) puts in every task container.
@@ -146,7 +146,7 @@ def discover(
     deadline = time.monotonic() + ctx.timeout.total
     info = run_ladder(ladder, ctx, retry, deadline)
     if verify is None:
-        verify = env.get("SELFDISCOVER_VERIFY", "").strip().lower() in ("1", "true", "yes", "on")
+        verify = flag(env.get("SELFDISCOVER_VERIFY"), default=False)
     if verify:
         cross_check(info, ladder, ctx, deadline)
     return info
