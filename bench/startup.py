@@ -171,13 +171,17 @@ def _site_imports(mods: dict[str, dict[str, float]]) -> set[str]:
 # Valgrind forgets a process that execs, so the shim's exec becomes an exit
 # (an audit hook); the baselines carry the same hook and exit the same way,
 # skipping the interpreter's clean-up as the exec does.
-_HOOK = "import os, sys; sys.addaudithook(lambda e, a: os._exit(0) if e == 'os.exec' else None)"
+# A shim run that had to retry (a busy machine) exits 3: it would count retries.
+_HOOK = (
+    "import os, sys; sys.addaudithook("
+    "lambda e, a: os._exit(3 if 'tenacity' in sys.modules else 0) if e == 'os.exec' else None)"
+)
 _SHIM_MAIN = "sys.argv = ['selfdiscover', *sys.argv[1:]]; from selfdiscover.cli import main; sys.exit(main())"
 
 
 def instructions(argv: list[str], env: Mapping[str, str]) -> int | None:
     """Instructions one run executes (valgrind's callgrind: the same count on a
-    busy machine as on an idle one), or None without valgrind."""
+    busy machine as on an idle one), or None without valgrind or if it retried."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         return None
@@ -192,6 +196,8 @@ def instructions(argv: list[str], env: Mapping[str, str]) -> int | None:
         check=False,
     )
     counts = [line.rsplit(":", 1)[1] for line in p.stderr.splitlines() if "Collected :" in line]
+    if p.returncode == 3:
+        return None
     if p.returncode != 0 or len(counts) != 1:
         raise RuntimeError(f"callgrind {argv}: exit {p.returncode}: {p.stderr[-500:]}")
     return int(counts[0].strip())
@@ -227,11 +233,12 @@ def own_instructions(
     }
     out: dict[str, int | None] = {}
     for name, (argv, e) in runs.items():
-        for _ in range(3):  # a shim run that had to retry (a busy machine) counts retries: run it again
+        for _ in range(3):  # bounded: a run that had to retry is run again
             before = len(agent.requests)
             out[name] = instructions(argv, e)
-            if "exec" not in name or len(agent.requests) - before <= 2:
+            if out[name] is not None and ("exec" not in name or len(agent.requests) - before == 2):
                 break
+            out[name] = None
     return out
 
 
