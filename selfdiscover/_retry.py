@@ -7,8 +7,9 @@ starts after a wait drawn uniformly from
 
 (``initial`` and ``maximum`` from ``Retry``; ``elapsed`` is the time since
 attempt 1 began), cut short so that the next attempt starts with at least
-0.05 s left before the deadline. No attempt starts with less: the call then
-re-raises the last error with the attempt count added. ``Retry(enabled=False)``
+0.05 s left before the deadline; an attempt after a wait so cut is the last.
+No attempt starts with less: the call then re-raises the last error with the
+attempt count added. ``Retry(enabled=False)``
 means exactly one attempt.
 
 * Full jitter under an exponential cap is tenacity's ``wait_random_exponential``:
