@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -34,11 +35,21 @@ class Cmd:
     note: str = ""
 
 
-def _time(cmds: list[Cmd], rounds: int, warmup: int) -> dict[str, list[float]]:
+def _cpu_children() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _time(cmds: list[Cmd], rounds: int, warmup: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall time and CPU time (user + sys of the child, from the kernel's
+    accounting of reaped children) per command. CPU time is what a busy
+    machine inflates least: waiting for a core is not counted."""
     res: dict[str, list[float]] = {c.name: [] for c in cmds}
+    cpu: dict[str, list[float]] = {c.name: [] for c in cmds}
     for r in range(warmup + rounds):
         k = r % len(cmds)
         for c in cmds[k:] + cmds[:k]:
+            c0 = _cpu_children()
             t0 = time.perf_counter()
             p = subprocess.run(
                 c.argv,
@@ -50,12 +61,36 @@ def _time(cmds: list[Cmd], rounds: int, warmup: int) -> dict[str, list[float]]:
                 check=False,
             )
             dt = time.perf_counter() - t0
+            dc = _cpu_children() - c0
             if p.returncode != 0:
                 err = p.stderr.decode(errors="replace")[-500:]
                 raise RuntimeError(f"{c.name}: exit {p.returncode}: {err}")
             if r >= warmup:
                 res[c.name].append(dt)
-    return res
+                cpu[c.name].append(dc)
+    return res, cpu
+
+
+# selfdiscover's own start-up cost: (command, baseline it is charged against).
+OWN = (
+    ("selfdiscover exec --no-env-file -- true", "python -c 'import urllib3'"),
+    ("python -c 'import selfdiscover'", "python -c pass"),
+    ("clean: selfdiscover exec --no-env-file -- true", "clean: python -S -c 'import urllib3'"),
+    ("clean: python -S -c 'import selfdiscover'", "clean: python -S -c pass"),
+)
+
+
+def _own_cost(a: list[float], b: list[float]) -> dict[str, float]:
+    """What ``a`` costs beyond ``b``, in seconds: the median (p10-p90) of the
+    per-round differences (the two ran back to back, so a burst of other load
+    mostly hits both), and the difference of the medians."""
+    s = summarize([x - y for x, y in zip(a, b)])
+    return {
+        "median": s.median,
+        "p10": s.p10,
+        "p90": s.p90,
+        "median_minus_median": statistics.median(a) - statistics.median(b),
+    }
 
 
 def _paired_ratio(a: list[float], b: list[float]) -> dict[str, float]:
@@ -129,6 +164,82 @@ def _site_imports(mods: dict[str, dict[str, float]]) -> set[str]:
     while start > 0 and mods[names[start - 1]]["depth"] > mods["site"]["depth"]:
         start -= 1
     return set(names[start : end + 1])
+
+
+# -- instructions (callgrind) ------------------------------------------------------
+
+# Valgrind forgets a process that execs, so the shim's exec becomes an exit
+# (an audit hook); the baselines carry the same hook and exit the same way,
+# skipping the interpreter's clean-up as the exec does.
+# A shim run that had to retry (a busy machine) exits 3: it would count retries.
+_HOOK = (
+    "import os, sys; sys.addaudithook("
+    "lambda e, a: os._exit(3 if 'tenacity' in sys.modules else 0) if e == 'os.exec' else None)"
+)
+_SHIM_MAIN = "sys.argv = ['selfdiscover', *sys.argv[1:]]; from selfdiscover.cli import main; sys.exit(main())"
+
+
+def instructions(argv: list[str], env: Mapping[str, str]) -> int | None:
+    """Instructions one run executes (valgrind's callgrind: the same count on a
+    busy machine as on an idle one), or None without valgrind or if it retried."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    p = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        env={**env, "PYTHONHASHSEED": "0"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    counts = [line.rsplit(":", 1)[1] for line in p.stderr.splitlines() if "Collected :" in line]
+    if p.returncode == 3:
+        return None
+    if p.returncode != 0 or len(counts) != 1:
+        raise RuntimeError(f"callgrind {argv}: exit {p.returncode}: {p.stderr[-500:]}")
+    return int(counts[0].strip())
+
+
+def own_instructions(
+    agent: Any,
+    env: Mapping[str, str],
+    plain: Mapping[str, str],
+    env_clean: Mapping[str, str],
+    plain_clean: Mapping[str, str],
+) -> dict[str, int | None]:
+    """Instruction counts of the OWN commands and their baselines, by name."""
+    exec_args = ["exec", "--no-env-file", "--", "true"]
+    runs = {
+        "python -c pass": ([PY, "-c", f"{_HOOK}; pass; os._exit(0)"], plain),
+        "python -c 'import urllib3'": ([PY, "-c", f"{_HOOK}; import urllib3; os._exit(0)"], plain),
+        "selfdiscover exec --no-env-file -- true": ([PY, "-c", f"{_HOOK}; {_SHIM_MAIN}", *exec_args], env),
+        "python -c 'import selfdiscover'": ([PY, "-c", f"{_HOOK}; import selfdiscover; os._exit(0)"], plain),
+        "clean: python -S -c pass": ([PY, "-S", "-c", f"{_HOOK}; pass; os._exit(0)"], plain_clean),
+        "clean: python -S -c 'import urllib3'": (
+            [PY, "-S", "-c", f"{_HOOK}; import urllib3; os._exit(0)"],
+            plain_clean,
+        ),
+        "clean: selfdiscover exec --no-env-file -- true": (
+            [PY, "-S", "-c", f"{_HOOK}; {_SHIM_MAIN}", *exec_args],
+            env_clean,
+        ),
+        "clean: python -S -c 'import selfdiscover'": (
+            [PY, "-S", "-c", f"{_HOOK}; import selfdiscover; os._exit(0)"],
+            plain_clean,
+        ),
+    }
+    out: dict[str, int | None] = {}
+    for name, (argv, e) in runs.items():
+        for _ in range(3):  # bounded: a run that had to retry is run again
+            before = len(agent.requests)
+            out[name] = instructions(argv, e)
+            if out[name] is not None and ("exec" not in name or len(agent.requests) - before == 2):
+                break
+            out[name] = None
+    return out
 
 
 # -- import selfdiscover: modules and I/O -------------------------------------------
@@ -242,7 +353,7 @@ def run(rounds: int, warmup: int, importtime_runs: int) -> dict[str, Any]:
                     ),
                 )
             before = len(agent.requests)
-            times = _time(cmds, rounds, warmup)
+            times, cpu_times = _time(cmds, rounds, warmup)
             on_agent = sum(1 for c in cmds if c.env.get("SELFDISCOVER_AGENT_URL") == agent.url)
             shim_runs = on_agent * (rounds + warmup)
             per_exec_requests = (len(agent.requests) - before) / shim_runs
@@ -252,6 +363,7 @@ def run(rounds: int, warmup: int, importtime_runs: int) -> dict[str, Any]:
             it_import = importtime([PY, "-c", "import selfdiscover"], plain, importtime_runs)
             probe = probe_import(plain, clean=False)
             probe_clean = probe_import(plain_clean, clean=True)
+            ir = own_instructions(agent, env, plain, env_clean, plain_clean)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -271,6 +383,23 @@ def run(rounds: int, warmup: int, importtime_runs: int) -> dict[str, Any]:
             "paired_vs_urllib3": _paired_ratio(times[c.name], bu),
             "paired_vs_pass": _paired_ratio(times[c.name], bp),
         }
+
+    own = {f"{name} minus {base}": _own_cost(times[name], times[base]) for name, base in OWN}
+    own_cpu = {f"{name} minus {base}": _own_cost(cpu_times[name], cpu_times[base]) for name, base in OWN}
+    # Instructions become milliseconds at the rate importing urllib3 ran at
+    # here (import work, as selfdiscover's own is), from the fastest tenth of
+    # rounds: (its instructions beyond pass) / (its p10 wall beyond pass's).
+    ir_pass, ir_u3 = ir["python -c pass"], ir["python -c 'import urllib3'"]
+    fast = summarize(times["python -c 'import urllib3'"]).p10 - summarize(times["python -c pass"]).p10
+    per_ms = None if ir_pass is None or ir_u3 is None or fast <= 0 else (ir_u3 - ir_pass) / (fast * 1000)
+    own_ir: dict[str, dict[str, float] | None] = {}
+    for name, base in OWN:
+        a, b = ir[name], ir[base]
+        own_ir[f"{name} minus {base}"] = (
+            None
+            if a is None or b is None or per_ms is None
+            else {"instructions": a - b, "ms_at_urllib3_rate": (a - b) / per_ms, "per_ms": per_ms}
+        )
 
     site_mods = _site_imports(it_exec)
     u3_mods = set(it_urllib3)
@@ -294,6 +423,11 @@ def run(rounds: int, warmup: int, importtime_runs: int) -> dict[str, Any]:
         "commands": [{"name": c.name, "argv": c.argv, "group": c.group, "note": c.note} for c in cmds],
         "stats": stats,
         "ratios": ratios,
+        "own_cost_s": own,
+        "own_cost_cpu_s": own_cpu,
+        "own_cost_instructions": own_ir,
+        "instructions": ir,
+        "cpu_stats": {name: summarize(v).as_dict() for name, v in cpu_times.items()},
         "requests_per_shim_run": per_exec_requests,
         "request_paths": paths,
         "importtime": {

@@ -23,7 +23,7 @@ from ._errors import (
     TaskNotFoundError,
 )
 from ._model import TaskInfo
-from ._policy import Retry, Timeout
+from ._policy import Retry, Timeout, flag
 from .sources import Context, Ladder, Source
 
 # Variables the agent (or Fargate) puts in every task container.
@@ -156,21 +156,17 @@ def discover(
         agent_url=agent_url, timeout=timeout, docker_id=docker_id, proc_root=proc_root, environ=environ
     )
     env = ctx.environ
-    ctx.tags = _truthy(env.get("SELFDISCOVER_TAGS", "")) if tags is None else tags
+    ctx.tags = flag(env.get("SELFDISCOVER_TAGS"), default=False) if tags is None else tags
     if retry is None:
         retry = Retry.from_env(dict(env))
     ladder = Ladder(_make_sources(source_order(env, sources)))
     deadline = time.monotonic() + ctx.timeout.total
     info = run_ladder(ladder, ctx, retry, deadline)
     if verify is None:
-        verify = _truthy(env.get("SELFDISCOVER_VERIFY", ""))
+        verify = flag(env.get("SELFDISCOVER_VERIFY"), default=False)
     if verify:
         cross_check(info, ladder, ctx, deadline)
     return complete_host_address(info, ctx, deadline)
-
-
-def _truthy(value: str) -> bool:
-    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def complete_host_address(info: TaskInfo, ctx: Context, deadline: float) -> TaskInfo:

@@ -13,6 +13,7 @@ from typing import TextIO
 from ._discover import _make_sources, make_context, source_order
 from ._errors import DiscoveryError, EnvFileError
 from ._exec import EX_NOTECS
+from ._identity import read_bounded
 from ._model import TaskInfo, to_variables
 from .sources import Context
 
@@ -83,16 +84,25 @@ def network_section(answers: list[TaskInfo], host: TaskInfo, imds_on: bool) -> s
     return "".join(lines)
 
 
-def _pid1_note() -> str:
-    try:
-        import psutil  # only the doctor pays for it
+def _pid1_note(proc_root: str) -> str:
+    if os.getpid() == 1:
+        return "this process is PID 1 (no init): the shim execs, so the app becomes PID 1"
+    name = _pid1_name(proc_root)
+    return f"PID 1 is {name!r}" if name else "PID 1 unknown (cannot read its name)"
 
-        me = os.getpid()
-        if me == 1:
-            return "this process is PID 1 (no init): the shim execs, so the app becomes PID 1"
-        return f"PID 1 is {psutil.Process(1).name()!r}"
-    except Exception as e:
-        return f"PID 1 unknown ({type(e).__name__})"
+
+def _pid1_name(proc_root: str) -> str | None:
+    """PID 1's name: psutil's, if installed (the ``doctor`` extra) and looking
+    at this /proc; else the kernel's ``comm``, which is cut at 15 bytes."""
+    if os.path.realpath(proc_root) == "/proc":
+        try:
+            import psutil  # optional, and only the doctor pays for it
+
+            return psutil.Process(1).name() or None
+        except Exception:  # not installed, or PID 1 not visible: the file below says
+            pass
+    text = read_bounded(os.path.join(proc_root, "1", "comm"), 64)  # bounded: a hostile /proc cannot flood us
+    return (text or "").strip() or None
 
 
 def run_doctor(
@@ -119,7 +129,7 @@ def run_doctor(
     ident = ctx.identity
     w(f"container ID: {ident.container_id or 'not found'} (rule: {ident.rule})\n  {ident.detail}\n")
     w("evidence of ECS: " + ("; ".join(ctx.evidence) if ctx.evidence else "none") + "\n")
-    w(f"process: {_pid1_note()}\n")
+    w(f"process: {_pid1_note(proc_root)}\n")
     w(f"deadline per source here: {min(ctx.timeout.total, 5.0):g}s\n\nsources, in order:\n")
 
     answers: list[TaskInfo] = []

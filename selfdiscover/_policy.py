@@ -1,6 +1,8 @@
-"""Timeouts and retries as values you pass, not constants you hunt for.
+"""Timeouts and retries as values you pass, not constants you hunt for, and
+the two rules for reading them from text: seconds and yes/no flags.
 
-Kept free of imports so ``import selfdiscover`` stays cheap.
+Kept free of imports beyond the standard library's cheapest so ``import
+selfdiscover`` stays cheap.
 """
 
 from __future__ import annotations
@@ -9,6 +11,39 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_TOTAL = 10.0
+# Every limit is a bound: positive, finite and at most an hour.
+MAX_SECONDS = 3600.0
+_YES = ("1", "true", "yes", "on")
+_NO = ("0", "false", "no", "off")
+
+
+def seconds(value: float, what: str, *, shown: str | None = None) -> float:
+    """``value`` if it is in (0, 3600] seconds, else a ``ValueError`` naming
+    ``what``. The comparison also rejects nan and inf: a deadline that is not
+    finite is no deadline."""
+    if not 0 < value <= MAX_SECONDS:
+        raise ValueError(f"{what} must be in (0, {MAX_SECONDS:g}] seconds, got {shown or repr(value)}")
+    return value
+
+
+def parse_seconds(text: str, what: str) -> float:
+    """Seconds from a variable or an option, held to the same bound."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{what} must be a number of seconds, got {text!r}") from None
+    return seconds(value, what, shown=repr(text))
+
+
+def flag(value: str | None, default: bool) -> bool:
+    """A yes/no setting: 1/true/yes/on or 0/false/no/off in any case, spaces
+    ignored; anything else, unset and empty included, is ``default``."""
+    text = (value or "").strip().lower()
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    return default
 
 
 @dataclass(frozen=True)
@@ -26,30 +61,22 @@ class Timeout:
 
     def __post_init__(self) -> None:
         for name in ("connect", "read", "total"):
-            value = getattr(self, name)
-            if not 0 < value <= 3600:  # also rejects nan and inf: every deadline must be a bound
-                raise ValueError(f"Timeout.{name} must be in (0, 3600] seconds, got {value!r}")
+            seconds(getattr(self, name), f"Timeout.{name}")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Timeout:
         """``SELFDISCOVER_TIMEOUT`` (seconds) sets ``total``; a bad value is an error."""
         env = os.environ if environ is None else environ
         raw = env.get("SELFDISCOVER_TIMEOUT", "").strip()
-        if not raw:
-            return cls()
-        try:
-            total = float(raw)
-        except ValueError:
-            raise ValueError(f"SELFDISCOVER_TIMEOUT must be a number of seconds, got {raw!r}") from None
-        if not (0 < total <= 3600):
-            raise ValueError(f"SELFDISCOVER_TIMEOUT must be in (0, 3600], got {raw!r}")
-        return cls(total=total)
+        return cls(total=parse_seconds(raw, "SELFDISCOVER_TIMEOUT")) if raw else cls()
 
 
 @dataclass(frozen=True)
 class Retry:
-    """Backoff shape: each wait is uniform in ``[0, min(maximum, initial * 2**n)]``
-    ("full jitter"), never past the deadline.
+    """Backoff shape: the first wait is at most ``initial`` seconds, each later
+    one's bound doubles up to ``maximum``; waits are random below that bound
+    ("full jitter") and never run past the deadline (the whole rule, with its
+    lag cap, is in ``selfdiscover._retry``).
 
     ``initial`` is small because the usual outage at container start (the agent
     has not recorded the container yet) lasts milliseconds; ``maximum`` is small
@@ -65,5 +92,4 @@ class Retry:
     def from_env(cls, environ: dict[str, str] | None = None) -> Retry:
         """``SELFDISCOVER_RETRIES=0`` turns retries off (one attempt)."""
         env = os.environ if environ is None else environ
-        off = env.get("SELFDISCOVER_RETRIES", "").strip().lower() in ("0", "false", "no", "off")
-        return cls(enabled=not off)
+        return cls(enabled=flag(env.get("SELFDISCOVER_RETRIES"), default=True))

@@ -23,6 +23,7 @@ from ._exec import (
     Diag,
     EnvTarget,
 )
+from ._policy import flag, parse_seconds
 from ._version import __version__
 
 DIALECTS = ("docker", "shell", "dotenv", "systemd", "json")
@@ -35,17 +36,14 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 
 def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+    return flag(value, default=False)
 
 
 def _seconds(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 3600:  # also rejects nan and inf
-        raise argparse.ArgumentTypeError(f"must be in (0, 3600], got {text!r}")
-    return value
+        return parse_seconds(text, "SECONDS")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_env_file_spec(spec: str, default_dialect: str) -> EnvTarget:

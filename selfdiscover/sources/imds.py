@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from .. import _http
 from .._errors import SelfdiscoverError
 from .._fields import ip_address
-from .._policy import Timeout
+from .._policy import Timeout, flag
 
 DEFAULT_URL = "http://169.254.169.254"
 # Long enough for a PUT and a GET on a healthy instance; short enough that a
@@ -36,7 +36,7 @@ class IMDSError(SelfdiscoverError):
 
 
 def enabled(environ: Mapping[str, str]) -> bool:
-    return environ.get("SELFDISCOVER_IMDS", "").strip().lower() in ("1", "true", "yes", "on")
+    return flag(environ.get("SELFDISCOVER_IMDS"), default=False)
 
 
 def local_ipv4(environ: Mapping[str, str], timeout: Timeout, deadline: float) -> str:
