@@ -203,7 +203,7 @@ class AttemptEvent:
 
 @dataclass
 class AttemptLog:
-    """Wraps ``selfdiscover._http.get`` (in this process only) to see every
+    """Wraps ``selfdiscover.sources._http.get`` (in this process only) to see every
     attempt, including refused connects the fake agent never sees."""
 
     events: list[AttemptEvent] = field(default_factory=list)
@@ -213,7 +213,7 @@ class AttemptLog:
     def installed(self) -> Iterator[AttemptLog]:
         from urllib.parse import urlsplit
 
-        from selfdiscover import _http
+        from selfdiscover.sources import _http
 
         original = _http.get
 

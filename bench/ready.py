@@ -4,7 +4,7 @@ and a herd of shims against one agent.
 In-process runs call ``selfdiscover.discover()`` in threads, each against its
 own ``FakeAgent`` on 127.0.0.1 (figure 5: fifty threads, one agent). Refused
 connects never reach the fake, so every attempt is also logged client-side by
-wrapping ``selfdiscover._http.get`` in this process (``AttemptLog``).
+wrapping ``selfdiscover.sources._http.get`` in this process (``AttemptLog``).
 """
 
 from __future__ import annotations
@@ -305,12 +305,12 @@ def requests_outage(t: float, repeats: int) -> dict[str, Any]:
 
 def _one_outage(t: float) -> tuple[int, float]:
     """(attempts that started inside an outage of ``t`` s, overshoot) for one
-    run of the shipped policy, ``selfdiscover._retry.call`` itself, on a
+    run of the shipped policy, ``selfdiscover.sources._retry.call`` itself, on a
     virtual clock. Attempts take no time (loopback: well under 1 ms), so
     nothing here measures the machine."""
     from selfdiscover import Retry
     from selfdiscover._errors import RetryableError
-    from selfdiscover._retry import call
+    from selfdiscover.sources._retry import call
 
     now, attempts = [0.0], [0]
 

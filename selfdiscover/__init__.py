@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._containerid import container_id
 from ._errors import (
     AgentResponseError,
     AgentUnavailableError,
@@ -19,14 +20,13 @@ from ._errors import (
     SourceConflictError,
     TaskNotFoundError,
 )
-from ._identity import container_id
 from ._model import TaskInfo
-from ._policy import Retry, Timeout
 from ._version import __version__
+from .sources._timing import Retry, Timeout
 
 if TYPE_CHECKING:
-    from ._agent import AgentClient
     from ._discover import discover
+    from .sources._agent import AgentClient
 
 __all__ = [
     "AgentClient",
@@ -47,7 +47,7 @@ __all__ = [
     "discover",
 ]
 
-_LAZY = {"discover": "._discover", "AgentClient": "._agent"}
+_LAZY = {"discover": "._discover", "AgentClient": ".sources._agent"}
 
 
 def __dir__() -> list[str]:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 
-from ._exec import Diag
+from ._outputs._shim import Diag
 from .testing import FakeAgent, FakeContainer, random_docker_id
 
 APP = (

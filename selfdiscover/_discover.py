@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 
-from . import _identity, _retry
+from . import _containerid, _files
 from ._errors import (
     AgentUnavailableError,
     DiscoveryError,
@@ -23,8 +23,9 @@ from ._errors import (
     TaskNotFoundError,
 )
 from ._model import TaskInfo
-from ._policy import Retry, Timeout, flag
-from .sources import Context, Ladder, Source
+from .sources import _retry
+from .sources._ladder import Context, Ladder, Source
+from .sources._timing import Retry, Timeout, flag
 
 # Variables the agent (or Fargate) puts in every task container.
 ECS_VARIABLES = (
@@ -43,7 +44,7 @@ def ecs_evidence(environ: Mapping[str, str], proc_root: str = "/proc") -> list[s
     reasons = [f"${name} is set" for name in ECS_VARIABLES if environ.get(name)]
     if environ.get("AWS_EXECUTION_ENV", "").startswith("AWS_ECS"):
         reasons.append(f"$AWS_EXECUTION_ENV={environ['AWS_EXECUTION_ENV']}")
-    text = _identity.read_bounded(os.path.join(proc_root, "self", "cgroup"), 64 * 1024)
+    text = _files.read_bounded(os.path.join(proc_root, "self", "cgroup"), 64 * 1024)
     if text and ("/ecs/" in text or "ecstasks" in text):
         reasons.append("/proc/self/cgroup has an ECS task path")
     return reasons
@@ -91,19 +92,19 @@ def make_context(
         timeout = Timeout(total=float(timeout))
     explicit_url = agent_url or env.get("SELFDISCOVER_AGENT_URL") or None
     if explicit_url:
-        from ._http import split_base
+        from .sources._http import split_base
 
         split_base(explicit_url)  # a bad URL is a usage error (ValueError), said before any waiting
     evidence = ecs_evidence(env, proc_root)
     if explicit_url:  # the README's definition: an agent URL given counts as evidence
         evidence.append(f"an agent URL was given ({explicit_url})")
     if docker_id is not None:
-        ident = _identity.Identity(docker_id.strip().lower(), "argument", "passed by the caller")
+        ident = _containerid.Identity(docker_id.strip().lower(), "argument", "passed by the caller")
     else:
-        override = env.get(_identity.OVERRIDE_ENV, "").strip()
+        override = env.get(_containerid.OVERRIDE_ENV, "").strip()
         if override:
-            _identity.check_container_id(override)  # set but invalid: say so, do not read /proc instead
-        ident = _identity.identify(proc_root, env)
+            _containerid.check_container_id(override)  # set but invalid: say so, do not read /proc instead
+        ident = _containerid.identify(proc_root, env)
     return Context(
         environ=env,
         proc_root=proc_root,

@@ -12,10 +12,11 @@ from typing import TextIO
 
 from ._discover import _make_sources, make_context, source_order
 from ._errors import DiscoveryError, EnvFileError
-from ._exec import EX_NOTECS
-from ._identity import read_bounded
-from ._model import TaskInfo, to_variables
-from .sources import Context
+from ._files import read_bounded
+from ._model import TaskInfo
+from ._model._variables import to_variables
+from ._outputs._shim import EX_NOTECS
+from .sources._ladder import Context
 
 _SKIP_REASONS = {
     "agent-url": "SELFDISCOVER_AGENT_URL is not set (or no container ID)",
@@ -171,7 +172,7 @@ def run_doctor(
                     f"{first.source} says {getattr(first, field)!r}"
                 )
     w(f"\nanswer (from {first.source}):\n")
-    from . import envfile
+    from ._outputs import envfile
 
     try:
         for line in envfile.render(to_variables(first, prefix), "docker").splitlines():

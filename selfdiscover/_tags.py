@@ -14,7 +14,8 @@ import re
 import threading
 from collections.abc import Mapping
 
-from ._model import TaskInfo, parse_task_arn, to_variables
+from ._model import TaskInfo, parse_task_arn
+from ._model._variables import to_variables
 
 # The canonical fields (suffixes of the exported variables) enrichment uses.
 FIELDS = (
@@ -116,9 +117,8 @@ def resolve_explained(
     found = _from_env(env, prefix)
     if found.get("TASK_ARN"):
         return found, []
-    from ._envpaths import read_defaults
-    from ._exec import split_spec
-    from ._identity import read_bounded  # bounded, non-blocking: a FIFO there cannot hang us
+    from ._files import read_bounded  # bounded, non-blocking: a FIFO there cannot hang us
+    from ._outputs._paths import read_defaults, split_spec
 
     notes: list[str] = []
     specs = [env_file] if env_file else [p for p in (env.get("SELFDISCOVER_ENV_FILE") or "").split(",") if p]

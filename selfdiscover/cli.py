@@ -14,17 +14,10 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._exec import (
-    DEFAULT_ENV_FILE,
-    EX_DATAERR,
-    EX_NOTECS,
-    EX_UNAVAILABLE,
-    EX_USAGE,
-    Diag,
-    EnvTarget,
-)
-from ._policy import flag, parse_seconds
+from ._outputs._paths import DEFAULT_ENV_FILE
+from ._outputs._shim import EX_DATAERR, EX_NOTECS, EX_UNAVAILABLE, EX_USAGE, Diag, EnvTarget
 from ._version import __version__
+from .sources._timing import flag, parse_seconds
 
 DIALECTS = ("docker", "shell", "dotenv", "systemd", "json")
 POLICIES = ("auto", "required", "optional")
@@ -48,7 +41,7 @@ def _seconds(text: str) -> float:
 
 def parse_env_file_spec(spec: str, default_dialect: str) -> EnvTarget:
     """``PATH`` or ``DIALECT:PATH`` (e.g. ``shell:/run/ecs.sh``)."""
-    from ._exec import split_spec
+    from ._outputs._paths import split_spec
 
     dialect, path = split_spec(spec)
     return EnvTarget(path, dialect or default_dialect)
@@ -342,14 +335,14 @@ def _docker_id(value: str | None) -> str | None:
     left to discovery, which reads and checks the variable under its own name."""
     if value is None or value == _env("DOCKER_ID"):
         return None
-    from ._identity import check_container_id
+    from ._containerid import check_container_id
 
     return check_container_id(value, "--docker-id")
 
 
 def _discover(args: argparse.Namespace, diag: Diag) -> Any:
     from ._discover import discover
-    from ._policy import Timeout
+    from .sources._timing import Timeout
 
     timeout = Timeout(total=args.timeout) if args.timeout is not None else None
     info = discover(
@@ -361,7 +354,7 @@ def _discover(args: argparse.Namespace, diag: Diag) -> Any:
 
 
 def cmd_exec(args: argparse.Namespace, diag: Diag) -> int:
-    from ._exec import exec_command
+    from ._outputs._shim import exec_command
 
     command = list(args.command)
     if command and command[0] == "--":
@@ -391,8 +384,8 @@ def _discover_and_write(
     files, with no variables, for readers that have only the files.
     """
     from ._errors import DiscoveryError, NotInECSError
-    from ._exec import merge_environment, trap_stop_signals, write_targets
-    from ._model import to_variables
+    from ._model._variables import to_variables
+    from ._outputs._shim import merge_environment, trap_stop_signals, write_targets
 
     trap_stop_signals()
     policy = args.policy or _env("POLICY", "auto")
@@ -446,10 +439,10 @@ def _discover_and_write(
 
 
 def cmd_show(args: argparse.Namespace, diag: Diag) -> int:
-    from . import envfile
     from ._errors import DiscoveryError, EnvFileError, NotInECSError
-    from ._exec import merge_environment, trap_stop_signals
-    from ._model import to_variables
+    from ._model._variables import to_variables
+    from ._outputs import envfile
+    from ._outputs._shim import merge_environment, trap_stop_signals
 
     trap_stop_signals()
     try:
@@ -479,10 +472,10 @@ def cmd_show(args: argparse.Namespace, diag: Diag) -> int:
 def cmd_agent(args: argparse.Namespace, diag: Diag) -> int:
     from urllib.parse import quote
 
-    from ._agent import DEFAULT_AGENT_URL, AgentClient, parse_metadata, parse_task, parse_tasks
     from ._discover import ecs_evidence
     from ._errors import AgentUnavailableError, SelfdiscoverError
-    from ._policy import Retry, Timeout
+    from .sources._agent import DEFAULT_AGENT_URL, AgentClient, parse_metadata, parse_task, parse_tasks
+    from .sources._timing import Retry, Timeout
 
     if args.agent_cmd is None:
         diag.error("agent needs a call: metadata or tasks")
@@ -582,7 +575,7 @@ def cmd_demo(args: argparse.Namespace, diag: Diag) -> int:
 
 def cmd_doctor(args: argparse.Namespace, diag: Diag) -> int:
     from ._doctor import run_doctor
-    from ._exec import trap_stop_signals
+    from ._outputs._shim import trap_stop_signals
 
     trap_stop_signals()
     try:

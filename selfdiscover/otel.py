@@ -104,7 +104,7 @@ class SelfdiscoverResourceDetector(ResourceDetector):
         if found is not None:
             return found
         from ._discover import discover
-        from ._policy import Timeout
+        from .sources._timing import Timeout
 
         total = self.timeout if self.timeout is not None else _timeout_from_env(env)
         found = _tags.from_task(discover(timeout=Timeout(total=total), environ=env, proc_root=self.proc_root))

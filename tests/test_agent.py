@@ -21,7 +21,7 @@ from selfdiscover import (
     TaskNotFoundError,
     Timeout,
 )
-from selfdiscover._agent import parse_metadata, parse_task, parse_tasks
+from selfdiscover.sources._agent import parse_metadata, parse_task, parse_tasks
 from selfdiscover.testing import Behaviour, FakeAgent, FakeContainer, random_docker_id
 
 

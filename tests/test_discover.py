@@ -16,7 +16,8 @@ from selfdiscover import (
     TaskNotFoundError,
     discover,
 )
-from selfdiscover._model import parse_task_arn, to_variables
+from selfdiscover._model import parse_task_arn
+from selfdiscover._model._variables import to_variables
 from selfdiscover.testing import Behaviour, FakeAgent, FakeContainer, random_docker_id
 
 

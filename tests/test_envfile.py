@@ -1,4 +1,4 @@
-"""selfdiscover.envfile against the real programs that read env files.
+"""selfdiscover._outputs.envfile against the real programs that read env files.
 
 The contract under test: for each dialect, a value either reaches its reader
 exactly, or ``render`` refuses it with an EnvFileError naming the variable. The
@@ -30,9 +30,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfdiscover import envfile
 from selfdiscover._errors import EnvFileError
-from selfdiscover.envfile import DIALECTS, render, write, write_atomic
+from selfdiscover._outputs import envfile
+from selfdiscover._outputs.envfile import DIALECTS, render, write, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -645,7 +645,7 @@ def test_write_refusal_leaves_old_file(tmp_path: Path) -> None:
 _WRITER = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from selfdiscover.envfile import write_atomic
+from selfdiscover._outputs.envfile import write_atomic
 target, payloads = sys.argv[2], [open(p, "rb").read() for p in sys.argv[3:]]
 print("ready", flush=True)
 i = 0
@@ -690,7 +690,7 @@ def test_sigkill_mid_write_leaves_old_or_new_never_partial(tmp_path: Path) -> No
 _CONCURRENT_WRITER = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from selfdiscover.envfile import write_atomic
+from selfdiscover._outputs.envfile import write_atomic
 target, writer = sys.argv[2], int(sys.argv[3])
 for n in range(20):
     body = f"writer={writer} n={n}\\n" + f"{writer}:{n};" * 4000

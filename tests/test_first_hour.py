@@ -17,7 +17,7 @@ from shimrun import sd
 
 from selfdiscover import discover
 from selfdiscover._doctor import run_doctor
-from selfdiscover._exec import EX_NOTECS, EX_UNAVAILABLE, EX_USAGE
+from selfdiscover._outputs._shim import EX_NOTECS, EX_UNAVAILABLE, EX_USAGE
 from selfdiscover.testing import FakeAgent, random_docker_id
 
 README = Path(__file__).resolve().parents[1] / "README.md"

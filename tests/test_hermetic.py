@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from namespaces import unshare_missing
 
-from selfdiscover._envpaths import RUN_DIR_ENV, default_env_paths
+from selfdiscover._outputs._paths import RUN_DIR_ENV, default_env_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIRECTS = (RUN_DIR_ENV, "TMPDIR")  # what tests/conftest.py points into the suite's own directory

@@ -41,8 +41,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from selfdiscover import AgentResponseError, DiscoveryError, Retry, TaskInfo, Timeout, discover
-from selfdiscover import _http as http_mod
-from selfdiscover._agent import (
+from selfdiscover._errors import EnvFileError, RetryableError
+from selfdiscover._model import TaskArn, parse_task_arn
+from selfdiscover._model._variables import VARIABLES, to_variables
+from selfdiscover._outputs.envfile import DIALECTS, render
+from selfdiscover.sources import _http as http_mod
+from selfdiscover.sources._agent import (
     AgentClient,
     AgentMetadata,
     AgentTask,
@@ -51,9 +55,6 @@ from selfdiscover._agent import (
     parse_task,
     parse_tasks,
 )
-from selfdiscover._errors import EnvFileError, RetryableError
-from selfdiscover._model import VARIABLES, TaskArn, parse_task_arn, to_variables
-from selfdiscover.envfile import DIALECTS, render
 from selfdiscover.sources.metadata_file import parse_metadata_file
 from selfdiscover.sources.tmde import parse_task_metadata
 from selfdiscover.testing import Behaviour, FakeAgent

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfdiscover import _identity
-from selfdiscover._identity import (
+from selfdiscover import _containerid as _identity
+from selfdiscover._containerid import (
     CGROUP_MAX_BYTES,
     MOUNTINFO_MAX_BYTES,
     MOUNTINFO_MAX_LINES,
@@ -25,12 +25,11 @@ from selfdiscover._identity import (
     Identity,
     container_id,
     identify,
-    identify_cached,
     normalize_container_id,
     parse_cgroup,
     parse_mountinfo,
-    read_bounded,
 )
+from selfdiscover._files import read_bounded
 
 DATA = Path(__file__).parent / "data"
 CORPUS: list[dict[str, Any]] = json.loads((DATA / "container-id-vectors.json").read_text())
@@ -256,19 +255,6 @@ def test_blank_override_is_unset(tmp_path: Path) -> None:
 def test_container_id_reads_override_from_os_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(OVERRIDE_ENV, ID_B)
     assert container_id(make_proc(tmp_path)) == ID_B
-
-
-def test_identify_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    proc = make_proc(tmp_path, cgroup=f"0::/docker/{ID_A}\n")
-    first = identify_cached(proc)
-    assert first.container_id == ID_A
-    (tmp_path / "proc" / "self" / "cgroup").write_text(f"0::/docker/{ID_B}\n")
-    assert identify_cached(proc) is first  # computed once
-    monkeypatch.setenv(OVERRIDE_ENV, ID_B)
-    assert identify_cached(proc).rule == "override"  # a different input is a new entry
-
-
-# --- hostile files -------------------------------------------------------------------
 
 
 def test_missing_proc_root(tmp_path: Path) -> None:

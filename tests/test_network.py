@@ -14,10 +14,10 @@ import pytest
 
 import selfdiscover.testing
 from selfdiscover import AgentResponseError, TaskInfo
-from selfdiscover._agent import parse_task
 from selfdiscover._discover import make_context
-from selfdiscover._fields import PortMapping
-from selfdiscover._model import to_variables
+from selfdiscover._model._fields import PortMapping
+from selfdiscover._model._variables import to_variables
+from selfdiscover.sources._agent import parse_task
 from selfdiscover.sources.introspection import _Introspection
 from selfdiscover.sources.metadata_file import parse_metadata_file
 from selfdiscover.sources.tmde import parse_task_metadata

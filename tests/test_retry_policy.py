@@ -1,4 +1,4 @@
-"""The retry policy of ``selfdiscover._retry`` on a virtual clock: every wait,
+"""The retry policy of ``selfdiscover.sources._retry`` on a virtual clock: every wait,
 the deadline and the attempt count, checked against the formula its module
 docstring states, with no real sleeping. The request counts and time bounds
 against a real agent are in test_agent.py and test_discover.py."""
@@ -14,7 +14,7 @@ import pytest
 
 from selfdiscover import Retry
 from selfdiscover._errors import RetryableError
-from selfdiscover._retry import call
+from selfdiscover.sources._retry import call
 
 INITIAL, MAXIMUM, LAST_TRY = 0.05, 0.5, 0.05
 
@@ -179,7 +179,7 @@ def test_status_survives_and_success_needs_no_tenacity() -> None:
 import sys, time
 from selfdiscover import Retry
 from selfdiscover._errors import RetryableError
-from selfdiscover._retry import call
+from selfdiscover.sources._retry import call
 assert call(lambda: 42, deadline=time.monotonic() + 5, retry=Retry()) == 42
 assert "tenacity" not in sys.modules, "a healthy first attempt imported tenacity"
 def fail():

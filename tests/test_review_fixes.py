@@ -18,7 +18,7 @@ from selfdiscover import (
     _tags,
     discover,
 )
-from selfdiscover._agent import AgentClient
+from selfdiscover.sources._agent import AgentClient
 from selfdiscover.testing import Behaviour, FakeAgent, random_docker_id
 
 

@@ -18,10 +18,10 @@ import socket
 import time
 from collections.abc import Mapping
 
-from .. import _http
 from .._errors import SelfdiscoverError
-from .._fields import ip_address
-from .._policy import Timeout, flag
+from .._model._fields import ip_address
+from . import _http
+from ._timing import Timeout, flag
 
 DEFAULT_URL = "http://169.254.169.254"
 # Long enough for a PUT and a GET on a healthy instance; short enough that a

@@ -10,12 +10,12 @@ import socket
 import struct
 import time
 
-from .._agent import AgentClient, docker_id_path, parse_task
 from .._errors import SelfdiscoverError
-from .._identity import read_bounded
+from .._files import read_bounded
 from .._model import TaskInfo
-from .._policy import Retry
-from . import Context
+from ._agent import AgentClient, docker_id_path, parse_task
+from ._ladder import Context
+from ._timing import Retry
 
 AGENT_PORT = 51678
 

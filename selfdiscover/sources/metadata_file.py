@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 
-from .. import _fields
 from .._errors import AgentResponseError, RetryableError
-from .._fields import task_identity, text_field
-from .._identity import read_bounded
-from .._model import TaskInfo
-from . import Context
+from .._files import read_bounded
+from .._model import TaskInfo, _fields
+from .._model._fields import task_identity, text_field
+from ._ladder import Context
 
 _MAX_FILE = 1024 * 1024
 

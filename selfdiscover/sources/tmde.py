@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _fields, _http
 from .._errors import AgentResponseError, RetryableError
-from .._fields import task_identity, text_field
-from .._model import TaskInfo
-from . import Context
+from .._model import TaskInfo, _fields
+from .._model._fields import task_identity, text_field
+from . import _http
+from ._ladder import Context
 
 
 def _get(ctx: Context, uri: str, path: str, deadline: float) -> Any:

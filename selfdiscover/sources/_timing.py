@@ -76,7 +76,7 @@ class Retry:
     """Backoff shape: the first wait is at most ``initial`` seconds, each later
     one's bound doubles up to ``maximum``; waits are random below that bound
     ("full jitter") and never run past the deadline (the whole rule, with its
-    lag cap, is in ``selfdiscover._retry``).
+    lag cap, is in ``selfdiscover.sources._retry``).
 
     ``initial`` is small because the usual outage at container start (the agent
     has not recorded the container yet) lasts milliseconds; ``maximum`` is small

@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 
 import urllib3
 
-from ._errors import AgentResponseError, RetryableError
-from ._policy import Timeout
+from .._errors import AgentResponseError, RetryableError
+from ._timing import Timeout
 
 DEFAULT_BODY_CAP = 4 * 1024 * 1024
 _CHUNK = 64 * 1024

@@ -21,7 +21,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ._errors import EnvFileError
+from .._errors import EnvFileError
 
 RUN_DIR_ENV = "SELFDISCOVER_RUN_DIR"
 DEFAULT_RUN_DIR = "/run/selfdiscover"
@@ -34,6 +34,16 @@ _MAX_BYTES = 1024 * 1024
 # and a file's mtime lags the clock by up to a tick: a file the shim wrote can
 # look up to a second older than PID 1, never more.
 _SLACK = 1.0
+
+
+def split_spec(spec: str) -> tuple[str | None, str]:
+    """``PATH`` or ``DIALECT:PATH`` (e.g. ``shell:/run/ecs.sh``) -> (dialect or None, path)."""
+    from .envfile import DIALECTS
+
+    head, sep, tail = spec.partition(":")
+    if sep and head in DIALECTS and tail:
+        return head, tail
+    return None, spec
 
 
 def default_env_paths(environ: Mapping[str, str]) -> list[str]:
@@ -107,7 +117,7 @@ def parse_start_time(pid_stat: str, proc_stat: str, ticks_per_second: int) -> fl
 
 
 def pid1_start(proc_root: str = "/proc") -> float | None:
-    from ._identity import read_bounded
+    from .._files import read_bounded
 
     pid_stat = read_bounded(os.path.join(proc_root, "1", "stat"), 4096)
     proc_stat = read_bounded(os.path.join(proc_root, "stat"), 1024 * 1024)

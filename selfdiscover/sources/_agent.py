@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import quote
 
-from . import _fields, _http, _retry
-from ._errors import AgentResponseError, AmbiguousIDError, RetryableError, TaskNotFoundError
-from ._fields import PortMapping, task_identity, text_field
-from ._policy import Retry, Timeout
+from .._errors import AgentResponseError, AmbiguousIDError, RetryableError, TaskNotFoundError
+from .._model import _fields
+from .._model._fields import PortMapping, task_identity, text_field
+from . import _http, _retry
+from ._timing import Retry, Timeout
 
 DEFAULT_AGENT_URL = "http://localhost:51678"
 

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 # The default location's home is _envpaths; re-exported for the command line.
-from ._envpaths import DEFAULT_ENV_FILE as DEFAULT_ENV_FILE
-from ._envpaths import default_env_paths, own_dir
+from ._paths import default_env_paths, own_dir
 
 EX_USAGE = 2
 EX_DATAERR = 65
@@ -31,16 +30,6 @@ EX_UNAVAILABLE = 69
 EX_CANTCREAT = 73
 EX_NOEXEC = 126
 EX_NOTFOUND = 127
-
-
-def split_spec(spec: str) -> tuple[str | None, str]:
-    """``PATH`` or ``DIALECT:PATH`` (e.g. ``shell:/run/ecs.sh``) -> (dialect or None, path)."""
-    from .envfile import DIALECTS
-
-    head, sep, tail = spec.partition(":")
-    if sep and head in DIALECTS and tail:
-        return head, tail
-    return None, spec
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -128,8 +117,8 @@ def write_targets(
     why it failed: a default must never stop a container. An explicitly named
     file that cannot be written is an error.
     """
+    from .._errors import EnvFileError
     from . import envfile
-    from ._errors import EnvFileError
 
     # Render every file first: a value one dialect refuses must not leave a
     # partial set behind (some files new, others old or missing).

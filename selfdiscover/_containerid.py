@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 import re
-import stat
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from ._files import read_capped
 
 __all__ = [
     "OVERRIDE_ENV",
@@ -28,11 +28,9 @@ __all__ = [
     "check_container_id",
     "container_id",
     "identify",
-    "identify_cached",
     "normalize_container_id",
     "parse_cgroup",
     "parse_mountinfo",
-    "read_bounded",
 ]
 
 OVERRIDE_ENV = "SELFDISCOVER_DOCKER_ID"
@@ -69,10 +67,6 @@ _NOT_CONTAINER_PREFIXES = ("crio-conmon-", "libpod-conmon-")
 _NETNS_FILES = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"})
 # In a pod these (plus the three above) come from the pause/sandbox/infra container.
 _POD_SHARED_FILES = _NETNS_FILES | {"/run/.containerenv"}
-
-_OPEN_FLAGS = (
-    os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-)
 
 
 @dataclass(frozen=True)
@@ -292,47 +286,6 @@ def _scan_mountinfo(text: str, kubernetes: bool | None) -> Identity:
     return Identity(None, "none", "no cgroup mount root or runtime directory names a container")
 
 
-# --- /proc reader -------------------------------------------------------------
-
-
-def read_bounded(path: str, limit: int) -> str | None:
-    """At most ``limit`` bytes of a file as text, or None; for any caller that
-    wants to peek at /proc with the same hostile-input guarantees."""
-    return _read_bounded(path, limit)[0]
-
-
-def _read_bounded(path: str, limit: int) -> tuple[str | None, str]:
-    """(text, note). Never blocks on a planted FIFO or device and never reads
-    more than ``limit`` bytes, since /proc files report size 0. A line cut by
-    the cap is dropped whole."""
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError as exc:
-        return None, f"{path}: {exc.strerror or type(exc).__name__}"
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None, f"{path}: not a regular file"
-        while size <= limit:
-            chunk = os.read(fd, min(65536, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        return None, f"{path}: {exc.strerror or type(exc).__name__}"
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    note = ""
-    if size > limit:
-        data = data[:limit]
-        data = data[: data.rfind(b"\n") + 1]  # drop the cut line
-        note = f" (read capped at {limit} bytes)"
-    return data.decode("utf-8", "replace"), note
-
-
 def identify(proc_root: str = "/proc", environ: Mapping[str, str] | None = None) -> Identity:
     """Find this process's container ID, recording which rule decided.
 
@@ -355,7 +308,7 @@ def identify(proc_root: str = "/proc", environ: Mapping[str, str] | None = None)
         return Identity(result.container_id, result.rule, "; ".join([*notes, detail]))
 
     cgroup_path = os.path.join(proc_root, "self", "cgroup")
-    text, note = _read_bounded(cgroup_path, CGROUP_MAX_BYTES)
+    text, note = read_capped(cgroup_path, CGROUP_MAX_BYTES)
     if text is None:
         notes.append(note)
     else:
@@ -365,7 +318,7 @@ def identify(proc_root: str = "/proc", environ: Mapping[str, str] | None = None)
         notes.append(f"{cgroup_path}{note}: {result.detail}")
 
     mountinfo_path = os.path.join(proc_root, "self", "mountinfo")
-    text, note = _read_bounded(mountinfo_path, MOUNTINFO_MAX_BYTES)
+    text, note = read_capped(mountinfo_path, MOUNTINFO_MAX_BYTES)
     if text is None:
         notes.append(note)
     else:
@@ -380,22 +333,3 @@ def identify(proc_root: str = "/proc", environ: Mapping[str, str] | None = None)
 def container_id(proc_root: str = "/proc") -> str | None:
     """The container ID, or None; uncached so tests can point it anywhere."""
     return identify(proc_root).container_id
-
-
-_cache: dict[tuple[str, str, bool], Identity] = {}
-_cache_lock = threading.Lock()
-
-
-def identify_cached(proc_root: str = "/proc") -> Identity:
-    """``identify()`` once per process and inputs: the ID cannot change under a
-    running process (not even across fork), and callers such as logging hooks
-    may ask often and from several threads."""
-    env = os.environ
-    key = (proc_root, env.get(OVERRIDE_ENV, ""), bool(env.get("KUBERNETES_SERVICE_HOST")))
-    with _cache_lock:
-        cached = _cache.get(key)
-        if cached is None:
-            if len(_cache) >= 16:
-                _cache.clear()
-            cached = _cache[key] = identify(proc_root)
-        return cached

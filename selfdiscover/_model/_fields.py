@@ -15,7 +15,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from ._errors import AgentResponseError
+from .._errors import AgentResponseError
 
 _FAMILY_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _REVISION_RE = re.compile(r"[0-9]{1,10}")

@@ -37,8 +37,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Callable, TypeVar
 
-from ._errors import RetryableError
-from ._policy import Retry
+from .._errors import RetryableError
+from ._timing import Retry
 
 if TYPE_CHECKING:
     import tenacity
