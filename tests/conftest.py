@@ -2,16 +2,22 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+from rawserver import RawServer, scripted
 
-ROOT = Path(__file__).resolve().parent.parent
+# Derandomized everywhere (the README's "fixed seed"): every run tries the same examples,
+# and no example database is written into the checkout.
+settings.register_profile(
+    "selfdiscover",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("selfdiscover")
 
 
 def _scrubbed_env() -> dict[str, str]:
@@ -34,53 +40,10 @@ def shim() -> list[str]:
     return [exe]
 
 
-def run(
-    cmd: list[str], env: dict[str, str], timeout: float = 30, **kw: object
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, **kw)  # type: ignore[call-overload, no-any-return]
-
-
-PY = sys.executable
-
-
 @pytest.fixture
 def raw_server() -> Iterator[tuple[str, list[bytes]]]:
-    """A TCP server that answers every connection with the scripted pieces:
-    bytes are sent, ``<SLEEPs>`` waits s seconds, ``<RESET>`` aborts with RST."""
+    """A TCP server that answers every connection with the scripted pieces
+    (``rawserver.scripted``: bytes, ``<SLEEPs>``, ``<RESET>``)."""
     script: list[bytes] = []
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    srv.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    conn.recv(4096)
-                    for piece in script:
-                        if piece == b"<RESET>":
-                            conn.setsockopt(
-                                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                            )
-                            break
-                        if piece.startswith(b"<SLEEP"):
-                            if stop.wait(float(piece[6:-1])):
-                                break
-                            continue
-                        conn.sendall(piece)
-                except OSError:
-                    pass
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.getsockname()[1]}", script
-    stop.set()
-    t.join(5)
-    srv.close()
+    with RawServer(scripted(script)) as srv:
+        yield srv.url, script

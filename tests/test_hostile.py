@@ -20,12 +20,10 @@ All traffic is loopback (127.0.0.1); every server loop is bounded.
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import tracemalloc
 import zlib
@@ -38,6 +36,7 @@ import envreaders as readers
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rawserver import RawServer, drip, reply, reset, silent, stream
 
 from selfdiscover import AgentResponseError, DiscoveryError, Retry, TaskInfo, Timeout, discover
 from selfdiscover import _http as http_mod
@@ -501,124 +500,6 @@ def test_fuzz_classify_status_headers_body() -> None:
     assert len(tally.counts) >= 3, tally.counts
 
 
-# --- a scriptable raw TCP server (loopback only, bounded loops) ------------------------
-
-
-@dataclass
-class RawServer:
-    """Each accepted connection runs ``handler(conn, server)`` on its own thread.
-
-    Loops are bounded: at most ``max_conns`` connections, and handlers give up on
-    ``stop``. ``requests`` counts connections whose request line arrived.
-    """
-
-    handler: Callable[[socket.socket, RawServer], None]
-    max_conns: int = 64
-    requests: int = 0
-    sent: int = 0
-    stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> RawServer:
-        t = threading.Thread(target=self._accept, daemon=True)
-        t.start()
-        self._threads.append(t)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in list(self._threads):
-            t.join(5)
-        self.sock.close()
-
-    def _accept(self) -> None:
-        for _ in range(self.max_conns):
-            while not self.stop.is_set():
-                try:
-                    conn, _ = self.sock.accept()
-                    break
-                except OSError:
-                    continue
-            else:
-                return
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(2)
-            try:
-                data = b""
-                while b"\r\n\r\n" not in data and len(data) < 65536:
-                    piece = conn.recv(4096)
-                    if not piece:
-                        return
-                    data += piece
-                with self._lock:
-                    self.requests += 1
-                self.handler(conn, self)
-            except OSError:
-                pass
-
-    def send(self, conn: socket.socket, data: bytes) -> None:
-        conn.sendall(data)
-        with self._lock:
-            self.sent += len(data)
-
-
-def reply(data: bytes) -> Callable[[socket.socket, RawServer], None]:
-    def handler(conn: socket.socket, srv: RawServer) -> None:
-        srv.send(conn, data)
-        conn.shutdown(socket.SHUT_WR)
-
-    return handler
-
-
-def stream(head: bytes, piece: bytes, count: int, *, chunked: bool = False) -> Callable[..., None]:
-    """``head``, then ``piece`` ``count`` times (never built in memory as a whole)."""
-    frame = b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece
-
-    def handler(conn: socket.socket, srv: RawServer) -> None:
-        srv.send(conn, head)
-        for _ in range(count):
-            if srv.stop.is_set():
-                return
-            srv.send(conn, frame)
-        if chunked:
-            srv.send(conn, b"0\r\n\r\n")
-
-    return handler
-
-
-def drip(head: bytes, piece: bytes, every: float, seconds: float) -> Callable[..., None]:
-    """``head`` at once, then one ``piece`` every ``every`` s, for at most ``seconds``."""
-
-    def handler(conn: socket.socket, srv: RawServer) -> None:
-        srv.send(conn, head)
-        for _ in range(int(seconds / every)):
-            if srv.stop.wait(every):
-                return
-            srv.send(conn, piece)
-
-    return handler
-
-
-def silent(seconds: float) -> Callable[..., None]:
-    def handler(conn: socket.socket, srv: RawServer) -> None:
-        srv.stop.wait(seconds)
-
-    return handler
-
-
 def client(url: str, total: float = 2.0) -> AgentClient:
     return AgentClient(url, timeout=Timeout(connect=0.5, read=1.0, total=total), retry=Retry(enabled=False))
 
@@ -977,8 +858,8 @@ def _override(case: Case, canary: str) -> Callable[[str, str], tuple[int, dict[s
 
 
 @pytest.fixture
-def scrubbed() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ECS_", "AWS_", "SELFDISCOVER_"))}
+def scrubbed(clean_env: dict[str, str]) -> dict[str, str]:
+    env = dict(clean_env)
     env.update(SELFDISCOVER_TIMEOUT="2", SELFDISCOVER_DOCKER_ID=DID)
     return env
 
@@ -1103,7 +984,7 @@ def test_optional_policy_always_starts_the_command(
 
 def reset_mid_body(conn: socket.socket, srv: RawServer) -> None:
     srv.send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n" + good_task[:30])
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+    reset(conn)  # RST on close
 
 
 SLOW = {
