@@ -8,6 +8,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 from rawserver import RawServer, scripted
 
+import selfdiscover.testing.pytest_plugin as shipped_plugin
+from selfdiscover.testing import FakeAgent
+
 # Derandomized everywhere (the README's "fixed seed"): every run tries the same examples,
 # and no example database is written into the checkout.
 settings.register_profile(
@@ -18,6 +21,18 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("selfdiscover")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite uses the plugin users get (``fake_agent``): load it unless its entry point did."""
+    if not config.pluginmanager.is_registered(shipped_plugin):
+        config.pluginmanager.register(shipped_plugin, "selfdiscover")
+
+
+@pytest.fixture
+def agent(fake_agent: FakeAgent) -> FakeAgent:
+    """The suite's fake agent is the shipped ``fake_agent`` fixture itself."""
+    return fake_agent
 
 
 def _scrubbed_env() -> dict[str, str]:

@@ -6,7 +6,6 @@ import gzip
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
@@ -103,12 +102,12 @@ def test_parse_task_rejects_with_one_line_cause(body: Any, needle: str) -> None:
 
 
 @pytest.fixture
-def agent() -> Iterator[FakeAgent]:
-    with FakeAgent() as a:
-        a.load_samples()
-        yield a
+def samples(agent: FakeAgent) -> None:
+    """The agent serves the recorded agent samples."""
+    agent.load_samples()
 
 
+@pytest.mark.usefixtures("samples")
 def test_fake_prefix_rules(agent: FakeAgent) -> None:
     full = "63818e2b7704fecfc07f51869ff929c2c0bc647a31e39aa603653e1e79eb32cb"
     status, headers, body = raw_get(f"{agent.url}/v1/tasks?dockerid={full[:12]}")
@@ -123,12 +122,14 @@ def test_fake_prefix_rules(agent: FakeAgent) -> None:
     assert status == 400 and json.loads(body)["Arn"] == ""
 
 
+@pytest.mark.usefixtures("samples")
 def test_fake_two_containers_of_one_task_are_ambiguous(agent: FakeAgent) -> None:
     agent.add_task("twin", 1, [FakeContainer("a", "ee" * 32), FakeContainer("b", "ef" * 32)])
     assert raw_get(f"{agent.url}/v1/tasks?dockerid=e")[0] == 400
     assert raw_get(f"{agent.url}/v1/tasks?dockerid=" + "ee" * 32)[0] == 200
 
 
+@pytest.mark.usefixtures("samples")
 def test_fake_both_params_unknown_arn_catch_all_methods(agent: FakeAgent) -> None:
     arn = agent.tasks[0].arn
     assert raw_get(f"{agent.url}/v1/tasks?dockerid=x&taskarn={arn}")[0] == 400
@@ -143,6 +144,7 @@ def test_fake_both_params_unknown_arn_catch_all_methods(agent: FakeAgent) -> Non
     assert "Tasks" in json.loads(raw_get(f"{agent.url}/v1/tasks?DockerId=x")[2])
 
 
+@pytest.mark.usefixtures("samples")
 def test_fake_pause_container_is_a_key_but_never_listed(agent: FakeAgent) -> None:
     pause = random_docker_id()
     task = agent.add_task(
@@ -310,6 +312,7 @@ def test_reset_mid_body_is_retried_then_reported(raw_server: tuple[str, list[byt
     assert "attempts" in str(e.value)
 
 
+@pytest.mark.usefixtures("samples")
 def test_whole_api_metadata_list_arn_short_id(agent: FakeAgent) -> None:
     c = _client(agent.url)
     assert c.metadata().cluster == "default"

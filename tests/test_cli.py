@@ -47,12 +47,6 @@ def read_json(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def agent() -> Iterator[FakeAgent]:
-    with FakeAgent() as a:
-        yield a
-
-
-@pytest.fixture
 def task(agent: FakeAgent) -> FakeTask:
     return agent.add_container_task(random_docker_id(), "web", 7, "app")
 

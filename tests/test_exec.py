@@ -97,12 +97,6 @@ def setup_task(
 
 
 @pytest.fixture
-def agent() -> Iterator[FakeAgent]:
-    with FakeAgent() as a:
-        yield a
-
-
-@pytest.fixture
 def ecs(agent: FakeAgent, clean_env: dict[str, str]) -> Setup:
     return setup_task(agent, clean_env)
 

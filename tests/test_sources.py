@@ -34,12 +34,6 @@ def proc(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def agent() -> Iterator[FakeAgent]:
-    with FakeAgent() as a:
-        yield a
-
-
 def test_parse_default_gateway() -> None:
     assert parse_default_gateway(_route("172.17.0.1")) == "172.17.0.1"
     assert parse_default_gateway(_route(None)) is None
