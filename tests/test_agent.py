@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 import time
 import urllib.request
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from selfdiscover import (
     Retry,
     TaskNotFoundError,
     Timeout,
+    discover,
 )
 from selfdiscover._agent import parse_metadata, parse_task, parse_tasks
 from selfdiscover.testing import Behaviour, FakeAgent, FakeContainer, random_docker_id
@@ -304,12 +307,39 @@ def test_drip_feeding_server_cannot_hold_past_the_deadline(raw_server: tuple[str
     assert "deadline" in str(e.value) or "timed out" in str(e.value)
 
 
+def test_a_dripping_chunk_size_line_cannot_hold_past_the_deadline(
+    raw_server: tuple[str, list[bytes]],
+) -> None:
+    chunk_dripper, script = raw_server
+    # A chunk-size line that never ends: one byte per 0.1 s.
+    script.append(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;")
+    script.extend([b"<SLEEP0.1>", b"x"] * 100)
+    client = AgentClient(
+        chunk_dripper, timeout=Timeout(connect=0.5, read=0.5, total=1.0), retry=Retry(enabled=False)
+    )
+    t0 = time.monotonic()
+    with pytest.raises(AgentUnavailableError):
+        client.task_by_docker_id("ab" * 32)
+    assert time.monotonic() - t0 < 1.4
+
+
 def test_reset_mid_body_is_retried_then_reported(raw_server: tuple[str, list[bytes]]) -> None:
     url, script = raw_server
     script.extend([b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"Arn"', b"<RESET>"])
     with pytest.raises(AgentUnavailableError) as e:
         _client(url, total=0.8).task_by_docker_id("ab" * 32)
     assert "attempts" in str(e.value)
+
+
+def test_retry_cancels_watchdogs(tmp_path: Path) -> None:
+    # After many requests, no watchdog threads linger.
+    with FakeAgent(behaviour=Behaviour()) as a:
+        did = random_docker_id()
+        a.add_container_task(did)
+        for _ in range(20):
+            discover(agent_url=a.url, docker_id=did, proc_root=str(tmp_path))
+    time.sleep(0.1)
+    assert sum(isinstance(t, threading.Timer) and t.is_alive() for t in threading.enumerate()) == 0
 
 
 @pytest.mark.usefixtures("samples")

@@ -14,6 +14,7 @@ from selfdiscover import (
     NotInECSError,
     TaskInfo,
     TaskNotFoundError,
+    Timeout,
     discover,
 )
 from selfdiscover._model import parse_task_arn, to_variables
@@ -84,6 +85,21 @@ def test_agent_that_never_answers_fails_at_the_deadline(proc: str) -> None:
     assert "\n" not in str(e.value)
 
 
+def test_a_404_that_outlives_the_deadline_is_task_not_found(tmp_path: Path) -> None:
+    (tmp_path / "self").mkdir()
+    with FakeAgent() as a:
+        t0 = time.monotonic()
+        with pytest.raises(TaskNotFoundError):
+            discover(agent_url=a.url, docker_id=random_docker_id(), proc_root=str(tmp_path), timeout=0.8)
+        assert time.monotonic() - t0 < 1.1
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0])
+def test_a_timeout_that_is_not_a_bound_is_refused(bad: float) -> None:
+    with pytest.raises(ValueError, match="must be in"):
+        Timeout(total=bad)
+
+
 def test_unknown_container_is_not_found_and_ambiguous_short_id_is_an_error(proc: str) -> None:
     with FakeAgent() as a:
         a.add_task("twin", 1, [FakeContainer("a", "ab" + "0" * 62), FakeContainer("b", "ab" + "1" * 62)])
@@ -107,6 +123,28 @@ def test_no_evidence_means_one_quick_try(proc: str) -> None:
         )
     assert time.monotonic() - t0 < 0.5
     assert a.requests == []
+
+
+def test_anything_answering_on_localhost_outside_ecs_is_not_ecs(tmp_path: Path) -> None:
+    # An agent that answers 404 (e.g. `selfdiscover emulate` on a laptop) with no ECS evidence.
+    (tmp_path / "self").mkdir()
+    try:
+        agent = FakeAgent("127.0.0.1", 51678)
+    except OSError:
+        pytest.skip("127.0.0.1:51678 is in use on this machine")
+    with agent:
+        with pytest.raises(NotInECSError):
+            discover(
+                environ={"SELFDISCOVER_DOCKER_ID": random_docker_id()},
+                proc_root=str(tmp_path),
+                sources=["agent-localhost"],
+            )
+        assert [r.status for r in agent.requests] == [404]
+
+
+def test_bad_explicit_agent_url_is_a_value_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="agent URL"):
+        discover(agent_url="ftp://x", docker_id="ab" * 32, proc_root=str(tmp_path))
 
 
 def test_arn_formats_and_variables() -> None:
