@@ -13,7 +13,8 @@ file, or agent data changing what the application runs.
   appear.
 * The shim against dripping and silent agents: wall time including Python start-up.
 
-Bugs this file found are fixed; their tests stay as regression tests.
+Bugs this file found are fixed; the test of each stays with the behaviour it guards, its
+docstring naming the bug.
 All traffic is loopback (127.0.0.1); every server loop is bounded.
 """
 
@@ -500,6 +501,20 @@ def test_fuzz_classify_status_headers_body() -> None:
     assert len(tally.counts) >= 3, tally.counts
 
 
+def test_parsers_refuse_c1_controls_and_lone_surrogates() -> None:
+    for bad in ("\x85", "\x9b31m", "\ud800", "x\udcff"):
+        with pytest.raises(AgentResponseError, match="control characters"):
+            parse_task(v1c(Name=bad))
+        with pytest.raises(AgentResponseError):
+            parse_metadata({"Cluster": bad})
+        with pytest.raises(AgentResponseError):
+            parse_task_metadata(v4(Cluster=bad), None, DID, source="t")
+        with pytest.raises(AgentResponseError):
+            parse_metadata_file(json.dumps({"MetadataFileStatus": "READY", "TaskARN": ARN,
+                                            "TaskDefinitionFamily": "w", "TaskDefinitionRevision": "1",
+                                            "ContainerName": bad}), source="t")  # fmt: skip
+
+
 def client(url: str, total: float = 2.0) -> AgentClient:
     return AgentClient(url, timeout=Timeout(connect=0.5, read=1.0, total=total), retry=Retry(enabled=False))
 
@@ -562,6 +577,18 @@ def test_fuzz_raw_http_exchange_over_a_socket() -> None:
 
         check()
     assert tally.counts.get("ok", 0) >= 3 and len(tally.counts) >= 3, tally.counts
+
+
+@pytest.mark.parametrize("length", [b"\xb2", b"\xb9", b"1\xb3", b"\xd9\xa3"])
+def test_non_ascii_digit_content_length_is_ignored_not_a_crash(length: bytes) -> None:
+    """'²'.isdigit() is True and int('²') raises: once a ValueError escaped discovery."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\nConnection: close\r\n\r\n" + good_task
+    with RawServer(reply(answer)) as srv:
+        task = client(srv.url).task_by_docker_id(DID)  # read to EOF, under the cap
+    assert_task(task)
+    with RawServer(reply(answer.replace(good_task, b"{}"))) as srv, pytest.raises(AgentResponseError) as e:
+        client(srv.url).task_by_docker_id(DID)
+    assert_one_line_error(e.value)
 
 
 # --- 3. bounded memory and time, in-process ---------------------------------------------
@@ -676,6 +703,24 @@ def test_transport_faults_end_within_the_deadline(handler: Callable[..., None]) 
         took = time.monotonic() - t0
     assert_one_line_error(e.value)
     assert took < 0.8, took
+
+
+# The status line and headers are bounded by the deadline too: a watchdog shuts the socket.
+@pytest.mark.parametrize(
+    "handler",
+    [
+        drip(b"HTTP/1.1 200 OK\r\n", b"X", 0.2, 1.4),
+        drip(b"", b"HTTP/1.1 100 Continue\r\n\r\n", 0.2, 1.4),
+    ],
+    ids=["header-drip", "endless-100-continue"],
+)
+def test_header_drip_is_bounded_by_the_deadline(handler: Callable[..., None]) -> None:
+    with RawServer(handler) as srv:
+        t0 = time.monotonic()
+        with pytest.raises(DiscoveryError):
+            client(srv.url, total=0.5).task_by_docker_id(DID)
+        took = time.monotonic() - t0
+    assert took < 0.8, f"{took:.2f}s for a 0.5s deadline"
 
 
 def test_caller_not_among_the_task_containers_is_a_safe_result(tmp_path: Path) -> None:
@@ -958,6 +1003,28 @@ def test_shim_against_crafted_answers(
     assert not list(tmp_path.glob("pwned*")), "agent data ran as a command"
 
 
+def test_shim_non_ascii_digit_content_length(
+    shim: list[str], scrubbed: dict[str, str], tmp_path: Path
+) -> None:
+    """Was exit 2 (a usage error) from a stray ValueError; --optional did not start CMD."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: \xb9\r\nConnection: close\r\n\r\n{}"
+    with RawServer(reply(answer)) as srv:
+        r = run_shim(shim, agent_env(scrubbed, "v1", srv.url), tmp_path, "--required")
+        r_opt = run_shim(shim, agent_env(scrubbed, "v1", srv.url), tmp_path, "--optional")
+    assert r.rc == 69, r.stderr
+    assert_one_line_stderr(r)
+    assert r_opt.rc == 0 and json.loads(r_opt.stdout)["SELFDISCOVER_DOCKER_ID"] == DID
+
+
+def test_shim_never_exports_invalid_utf8(shim: list[str], scrubbed: dict[str, str], tmp_path: Path) -> None:
+    """Was: a JSON \\udcff escape became the raw byte 0xff in the application's environment."""
+    case = Case("surrogate-escape", "v1", v1c(Name="x\udcff"))
+    with FakeAgent(behaviour=Behaviour(override=_override(case, "unused"))) as agent:
+        r = run_shim(shim, agent_env(scrubbed, "v1", agent.url), tmp_path, "--no-env-file")
+    assert r.rc == 69 and r.stdout == ""
+    assert_one_line_stderr(r)
+
+
 OPTIONAL_CASES = [c for c in CASES if c.id in {
     "v1-newline-in-name", "v1-invalid-utf8", "v1-gzip-bomb", "v1-quoted-name-docker-refuses",
     "v4-family-shell-metachars", "v4-100KB-cluster",
@@ -977,6 +1044,19 @@ def test_optional_policy_always_starts_the_command(
     assert json.loads(r.stdout)["SELFDISCOVER_DOCKER_ID"] == DID  # CMD ran
     assert len(r.stderr.splitlines()) == 1, r.stderr
     assert not list(tmp_path.glob("pwned*"))
+
+
+def test_shim_optional_with_a_lone_surrogate_starts_the_command(
+    shim: list[str], scrubbed: dict[str, str], tmp_path: Path
+) -> None:
+    """Was: the surrogate reached execve(), exit 126 'cannot execute', CMD never started."""
+    case = Case("surrogate", "v1", v1c(Name="x\ud800"))
+    with FakeAgent(behaviour=Behaviour(override=_override(case, "unused"))) as agent:
+        r = run_shim(shim, agent_env(scrubbed, "v1", agent.url), tmp_path, "--optional",
+                     files={"docker": tmp_path / "ecs.docker"})  # fmt: skip
+    assert r.rc == 0, (r.rc, r.stderr)
+    assert not VAR_NAMES & set(json.loads(r.stdout))  # started without ECS variables
+    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
 
 
 # --- 4. the shim against slow agents: wall time including Python start-up ---------------
@@ -1017,6 +1097,17 @@ def test_shim_with_a_slow_agent_exits_69_within_the_deadline(
     assert r.took < 2.0, f"{r.took:.2f}s"
 
 
+def test_shim_with_a_header_dripping_agent_exits_within_the_deadline(
+    shim: list[str], scrubbed: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**scrubbed, "SELFDISCOVER_TIMEOUT": "1"}
+    with RawServer(drip(b"HTTP/1.1 200 OK\r\n", b"X", 0.2, 2.2)) as srv:
+        r = run_shim(shim, agent_env(env, "v1", srv.url), tmp_path, "--required")
+        srv.stop.set()
+    assert r.rc == 69
+    assert r.took < 1.5, f"{r.took:.2f}s"
+
+
 def _peak_rss_of(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[int, int]:
     """(exit code, peak RSS in KB) of cmd, measured by a wrapper that has no other child."""
     wrapper = (
@@ -1052,98 +1143,3 @@ def test_shim_peak_rss_against_a_100MB_body(
     assert took < 2.0, took
     assert hostile - baseline < 50 * 1024, f"baseline {baseline} KB, hostile {hostile} KB"
     assert srv.sent < HUGE // 2
-
-
-# --- regressions: each of these was a bug (C1/surrogates and ASCII Content-Length fixed in 33bd8e7) ---
-
-
-@pytest.mark.parametrize("length", [b"\xb2", b"\xb9", b"1\xb3", b"\xd9\xa3"])
-def test_non_ascii_digit_content_length_is_ignored_not_a_crash(length: bytes) -> None:
-    """'²'.isdigit() is True and int('²') raises: once a ValueError escaped discovery."""
-    answer = b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\nConnection: close\r\n\r\n" + good_task
-    with RawServer(reply(answer)) as srv:
-        task = client(srv.url).task_by_docker_id(DID)  # read to EOF, under the cap
-    assert_task(task)
-    with RawServer(reply(answer.replace(good_task, b"{}"))) as srv, pytest.raises(AgentResponseError) as e:
-        client(srv.url).task_by_docker_id(DID)
-    assert_one_line_error(e.value)
-
-
-def test_shim_non_ascii_digit_content_length(
-    shim: list[str], scrubbed: dict[str, str], tmp_path: Path
-) -> None:
-    """Was exit 2 (a usage error) from a stray ValueError; --optional did not start CMD."""
-    answer = b"HTTP/1.1 200 OK\r\nContent-Length: \xb9\r\nConnection: close\r\n\r\n{}"
-    with RawServer(reply(answer)) as srv:
-        r = run_shim(shim, agent_env(scrubbed, "v1", srv.url), tmp_path, "--required")
-        r_opt = run_shim(shim, agent_env(scrubbed, "v1", srv.url), tmp_path, "--optional")
-    assert r.rc == 69, r.stderr
-    assert_one_line_stderr(r)
-    assert r_opt.rc == 0 and json.loads(r_opt.stdout)["SELFDISCOVER_DOCKER_ID"] == DID
-
-
-def test_parsers_refuse_c1_controls_and_lone_surrogates() -> None:
-    for bad in ("\x85", "\x9b31m", "\ud800", "x\udcff"):
-        with pytest.raises(AgentResponseError, match="control characters"):
-            parse_task(v1c(Name=bad))
-        with pytest.raises(AgentResponseError):
-            parse_metadata({"Cluster": bad})
-        with pytest.raises(AgentResponseError):
-            parse_task_metadata(v4(Cluster=bad), None, DID, source="t")
-        with pytest.raises(AgentResponseError):
-            parse_metadata_file(json.dumps({"MetadataFileStatus": "READY", "TaskARN": ARN,
-                                            "TaskDefinitionFamily": "w", "TaskDefinitionRevision": "1",
-                                            "ContainerName": bad}), source="t")  # fmt: skip
-
-
-def test_shim_optional_with_a_lone_surrogate_starts_the_command(
-    shim: list[str], scrubbed: dict[str, str], tmp_path: Path
-) -> None:
-    """Was: the surrogate reached execve(), exit 126 'cannot execute', CMD never started."""
-    case = Case("surrogate", "v1", v1c(Name="x\ud800"))
-    with FakeAgent(behaviour=Behaviour(override=_override(case, "unused"))) as agent:
-        r = run_shim(shim, agent_env(scrubbed, "v1", agent.url), tmp_path, "--optional",
-                     files={"docker": tmp_path / "ecs.docker"})  # fmt: skip
-    assert r.rc == 0, (r.rc, r.stderr)
-    assert not VAR_NAMES & set(json.loads(r.stdout))  # started without ECS variables
-    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
-
-
-def test_shim_never_exports_invalid_utf8(shim: list[str], scrubbed: dict[str, str], tmp_path: Path) -> None:
-    """Was: a JSON \\udcff escape became the raw byte 0xff in the application's environment."""
-    case = Case("surrogate-escape", "v1", v1c(Name="x\udcff"))
-    with FakeAgent(behaviour=Behaviour(override=_override(case, "unused"))) as agent:
-        r = run_shim(shim, agent_env(scrubbed, "v1", agent.url), tmp_path, "--no-env-file")
-    assert r.rc == 69 and r.stdout == ""
-    assert_one_line_stderr(r)
-
-
-# --- the status line and headers are bounded by the deadline too (a watchdog shuts the socket) ---
-
-
-@pytest.mark.parametrize(
-    "handler",
-    [
-        drip(b"HTTP/1.1 200 OK\r\n", b"X", 0.2, 1.4),
-        drip(b"", b"HTTP/1.1 100 Continue\r\n\r\n", 0.2, 1.4),
-    ],
-    ids=["header-drip", "endless-100-continue"],
-)
-def test_header_drip_is_bounded_by_the_deadline(handler: Callable[..., None]) -> None:
-    with RawServer(handler) as srv:
-        t0 = time.monotonic()
-        with pytest.raises(DiscoveryError):
-            client(srv.url, total=0.5).task_by_docker_id(DID)
-        took = time.monotonic() - t0
-    assert took < 0.8, f"{took:.2f}s for a 0.5s deadline"
-
-
-def test_shim_with_a_header_dripping_agent_exits_within_the_deadline(
-    shim: list[str], scrubbed: dict[str, str], tmp_path: Path
-) -> None:
-    env = {**scrubbed, "SELFDISCOVER_TIMEOUT": "1"}
-    with RawServer(drip(b"HTTP/1.1 200 OK\r\n", b"X", 0.2, 2.2)) as srv:
-        r = run_shim(shim, agent_env(env, "v1", srv.url), tmp_path, "--required")
-        srv.stop.set()
-    assert r.rc == 69
-    assert r.took < 1.5, f"{r.took:.2f}s"
