@@ -11,7 +11,8 @@ file, or agent data changing what the application runs.
   TMDE v4 and introspection answers: exit codes, one-line errors, env files read back
   by dash, json and a docker-style line check, and an injection canary that must never
   appear.
-* The shim against dripping and silent agents: wall time including Python start-up.
+* The shim against dripping and silent agents: wall time from its first request (its
+  start-up is the machine's time, not the deadline's).
 
 Bugs this file found are fixed; the test of each stays with the behaviour it guards, its
 docstring naming the bug.
@@ -38,6 +39,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rawserver import RawServer, drip, reply, reset, silent, stream
+from timing import first_request_at, slack
 
 from selfdiscover import AgentResponseError, DiscoveryError, Retry, TaskInfo, Timeout, discover
 from selfdiscover import _http as http_mod
@@ -560,6 +562,7 @@ def test_fuzz_raw_http_exchange_over_a_socket() -> None:
         srv.send(conn, slot[0])
         conn.shutdown(socket.SHUT_WR)
 
+    limit = 1.0 + slack()
     with RawServer(handler, max_conns=10_000) as srv:
 
         @settings(FUZZ, max_examples=150)
@@ -571,7 +574,7 @@ def test_fuzz_raw_http_exchange_over_a_socket() -> None:
             http_mod._pools.clear()  # one fresh connection per example
             t0 = time.monotonic()
             task = parse_or_error(lambda: client(srv.url, total=1.0).task_by_docker_id(DID), tally)
-            assert time.monotonic() - t0 < 1.5
+            assert time.monotonic() - t0 < limit
             if task is not None:
                 assert_task(task)
 
@@ -673,11 +676,12 @@ def test_gzip_bomb_is_really_a_bomb() -> None:
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_redirect_to_another_host_is_not_followed(status: int) -> None:
     head = b"HTTP/1.1 %d Moved\r\nLocation: http://10.1.2.3/v1/tasks?dockerid=x\r\nContent-Length: 0\r\n\r\n"
+    margin = slack()
     with RawServer(reply(head % status)) as srv:
         t0 = time.monotonic()
         with pytest.raises(AgentResponseError) as e:
             client(srv.url).task_by_docker_id(DID)
-        assert time.monotonic() - t0 < 0.5
+        assert time.monotonic() - t0 < margin  # one round trip
         assert srv.requests == 1
     assert_one_line_error(e.value)
     assert "redirect" in str(e.value) and "10.1.2.3" in str(e.value)
@@ -696,13 +700,14 @@ def test_redirect_to_another_host_is_not_followed(status: int) -> None:
     ids=["short-body", "bad-chunk", "binary-status", "closed-at-once", "silent", "body-drip"],
 )
 def test_transport_faults_end_within_the_deadline(handler: Callable[..., None]) -> None:
+    margin = slack()
     with RawServer(handler) as srv:
         t0 = time.monotonic()
         with pytest.raises(DiscoveryError) as e:
             AgentClient(srv.url, timeout=Timeout(connect=0.5, read=2.0, total=0.6)).task_by_docker_id(DID)
         took = time.monotonic() - t0
     assert_one_line_error(e.value)
-    assert took < 0.8, took
+    assert took < 0.6 + margin, (took, margin)
 
 
 # The status line and headers are bounded by the deadline too: a watchdog shuts the socket.
@@ -715,12 +720,13 @@ def test_transport_faults_end_within_the_deadline(handler: Callable[..., None]) 
     ids=["header-drip", "endless-100-continue"],
 )
 def test_header_drip_is_bounded_by_the_deadline(handler: Callable[..., None]) -> None:
+    margin = slack()
     with RawServer(handler) as srv:
         t0 = time.monotonic()
         with pytest.raises(DiscoveryError):
             client(srv.url, total=0.5).task_by_docker_id(DID)
         took = time.monotonic() - t0
-    assert took < 0.8, f"{took:.2f}s for a 0.5s deadline"
+    assert took < 0.5 + margin, f"{took:.2f}s for a 0.5s deadline (+{margin:.2f}s)"
 
 
 def test_caller_not_among_the_task_containers_is_a_safe_result(tmp_path: Path) -> None:
@@ -923,6 +929,7 @@ class Run:
     stdout: str
     stderr: str
     took: float
+    ended: float  # time.monotonic() when it had exited
 
 
 def run_shim(
@@ -932,8 +939,9 @@ def run_shim(
     cmd = [*shim, "exec", *options, *specs, "--", PY, "-c", APP]
     t0 = time.monotonic()
     p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, timeout=20, check=False)
-    took = time.monotonic() - t0
-    return Run(p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"), took)
+    ended = time.monotonic()
+    out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    return Run(p.returncode, out, err, ended - t0, ended)
 
 
 def assert_one_line_stderr(r: Run) -> None:
@@ -976,11 +984,13 @@ def test_shim_against_crafted_answers(
 ) -> None:
     canary = str(tmp_path / "pwned")
     files = {d: tmp_path / f"ecs.{d}" for d in ("shell", "docker", "json")}
+    margin = slack()
     with FakeAgent(behaviour=Behaviour(override=_override(case, canary))) as agent:
         r = run_shim(shim, agent_env(scrubbed, case.api, agent.url), tmp_path, "--required", files=files)
     assert "Traceback" not in r.stderr, r.stderr
     assert r.rc == case.rc, (r.rc, r.stderr)
-    assert r.took < 2.0 + 1.5, r.took  # SELFDISCOVER_TIMEOUT=2, plus start-up
+    took = r.ended - first_request_at(agent)
+    assert took < 2.0 + margin, (took, margin)  # SELFDISCOVER_TIMEOUT=2, from the first request
     got = read_env_files(files)
     if r.rc == 0:
         assert r.stderr == ""
@@ -1059,7 +1069,7 @@ def test_shim_optional_with_a_lone_surrogate_starts_the_command(
     assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
 
 
-# --- 4. the shim against slow agents: wall time including Python start-up ---------------
+# --- 4. the shim against slow agents: wall time from the first request ----------------
 
 
 def reset_mid_body(conn: socket.socket, srv: RawServer) -> None:
@@ -1088,24 +1098,30 @@ def test_shim_with_a_slow_agent_exits_69_within_the_deadline(
     kind: str, api: str, shim: list[str], scrubbed: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**scrubbed, "SELFDISCOVER_TIMEOUT": "1.5"}
+    margin = slack()
     with RawServer(SLOW[kind]) as srv:
         r = run_shim(shim, agent_env(env, api, srv.url), tmp_path, "--required")
         srv.stop.set()
     assert r.rc == 69, r.stderr
     assert_one_line_stderr(r)
     assert r.stdout == ""
-    assert r.took < 2.0, f"{r.took:.2f}s"
+    assert srv.first_request_at is not None
+    took = r.ended - srv.first_request_at
+    assert took < 1.5 + margin, f"{took:.2f}s from the first request (+{margin:.2f}s)"
 
 
 def test_shim_with_a_header_dripping_agent_exits_within_the_deadline(
     shim: list[str], scrubbed: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**scrubbed, "SELFDISCOVER_TIMEOUT": "1"}
+    margin = slack()
     with RawServer(drip(b"HTTP/1.1 200 OK\r\n", b"X", 0.2, 2.2)) as srv:
         r = run_shim(shim, agent_env(env, "v1", srv.url), tmp_path, "--required")
         srv.stop.set()
     assert r.rc == 69
-    assert r.took < 1.5, f"{r.took:.2f}s"
+    assert srv.first_request_at is not None
+    took = r.ended - srv.first_request_at
+    assert took < 1.0 + margin, f"{took:.2f}s from the first request (+{margin:.2f}s)"
 
 
 def _peak_rss_of(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[int, int]:
@@ -1134,12 +1150,14 @@ def test_shim_peak_rss_against_a_100MB_body(
     with FakeAgent(behaviour=healthy) as agent:
         rc, baseline = _peak_rss_of(cmd, agent_env(scrubbed, "v1", agent.url), tmp_path)
     assert rc == 0
+    margin = slack()
     with RawServer(stream(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", PIECE, PIECES)) as srv:
-        t0 = time.monotonic()
         rc, hostile = _peak_rss_of(cmd, agent_env(scrubbed, "v1", srv.url), tmp_path)
-        took = time.monotonic() - t0
+        ended = time.monotonic()
         srv.stop.set()
     assert rc == 69
-    assert took < 2.0, took
+    assert srv.first_request_at is not None
+    took = ended - srv.first_request_at
+    assert took < 2.0 + margin, (took, margin)  # SELFDISCOVER_TIMEOUT=2, from the first request
     assert hostile - baseline < 50 * 1024, f"baseline {baseline} KB, hostile {hostile} KB"
     assert srv.sent < HUGE // 2
