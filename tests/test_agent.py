@@ -345,9 +345,10 @@ def test_retry_cancels_watchdogs(tmp_path: Path) -> None:
         a.add_container_task(did)
         for _ in range(20):
             discover(agent_url=a.url, docker_id=did, proc_root=str(tmp_path))
-    # A cancelled watchdog ends at once; one left running would wait out its 10 s deadline.
+    # A cancelled watchdog ends at once; one left running waits out its 10 s deadline.
+    until = time.monotonic() + 2
     for t in [t for t in threading.enumerate() if isinstance(t, threading.Timer)]:
-        t.join(2)
+        t.join(max(0.0, until - time.monotonic()))
     assert sum(isinstance(t, threading.Timer) and t.is_alive() for t in threading.enumerate()) == 0
 
 
