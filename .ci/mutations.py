@@ -47,6 +47,14 @@ MUTATIONS = (
         ("tests/test_agent.py", "tests/test_hostile.py", "-k", "drip or deadline or watchdog"),
     ),
     Mutation(
+        "cancel",
+        "a watchdog is never cancelled once the response is read: its thread outlives the request",
+        "selfdiscover/_http.py",
+        "        watch.timer.cancel()\n",
+        "        pass\n",
+        ("tests/test_agent.py", "-k", "watchdog"),
+    ),
+    Mutation(
         "trap",
         "trap_stop_signals() installs no handler",
         "selfdiscover/_exec.py",
@@ -81,6 +89,22 @@ MUTATIONS = (
         "selfdiscover/_exec.py",
         "    st = os.lstat(path)\n",
         "    st = os.stat(path)\n",
+        ("tests/test_cli.py", "tests/test_exec.py", "-k", "default_env_file or planted"),
+    ),
+    Mutation(
+        "own-dir-owner",
+        "the default directory check accepts a directory another user owns",
+        "selfdiscover/_exec.py",
+        " or st.st_uid != os.geteuid()",
+        "",
+        ("tests/test_cli.py", "tests/test_exec.py", "-k", "default_env_file or planted"),
+    ),
+    Mutation(
+        "own-dir-mode",
+        "the default directory check accepts a directory others may write",
+        "selfdiscover/_exec.py",
+        " or st.st_mode & 0o022",
+        "",
         ("tests/test_cli.py", "tests/test_exec.py", "-k", "default_env_file or planted"),
     ),
 )
