@@ -84,6 +84,14 @@ MUTATIONS = (
         ("tests/test_envfile.py", "tests/test_exec.py", "-k", "symlink"),
     ),
     Mutation(
+        "follow",
+        "write_atomic resolves a symlink at the target and writes through it",
+        "selfdiscover/envfile.py",
+        "    target = os.fspath(path)\n",
+        "    target = os.path.realpath(os.fspath(path))\n",
+        ("tests/test_envfile.py", "tests/test_exec.py", "-k", "symlink"),
+    ),
+    Mutation(
         "own-dir",
         "the default directory check follows a planted symlink (stat, not lstat)",
         "selfdiscover/_exec.py",
