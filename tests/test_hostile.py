@@ -944,6 +944,17 @@ def run_shim(
     return Run(p.returncode, out, err, ended - t0, ended)
 
 
+def shim_margin(shim: list[str], env: dict[str, str], cwd: Path) -> float:
+    """What this machine adds now to a shim's deadline, measured: ``slack()`` plus the time
+    from first request to exit of a shim that fails at once (an answer it refuses, which is
+    not retried), i.e. its error path and exit without any waiting."""
+    refused = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]"
+    with RawServer(reply(refused)) as srv:
+        r = run_shim(shim, agent_env(env, "v1", srv.url), cwd, "--required")
+    assert r.rc == 69 and srv.first_request_at is not None, r.stderr
+    return slack() + (r.ended - srv.first_request_at)
+
+
 def assert_one_line_stderr(r: Run) -> None:
     assert "Traceback" not in r.stderr, r.stderr
     lines = r.stderr.split("\n")
@@ -1098,7 +1109,7 @@ def test_shim_with_a_slow_agent_exits_69_within_the_deadline(
     kind: str, api: str, shim: list[str], scrubbed: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**scrubbed, "SELFDISCOVER_TIMEOUT": "1.5"}
-    margin = slack()
+    margin = shim_margin(shim, env, tmp_path)
     with RawServer(SLOW[kind]) as srv:
         r = run_shim(shim, agent_env(env, api, srv.url), tmp_path, "--required")
         srv.stop.set()
@@ -1114,7 +1125,7 @@ def test_shim_with_a_header_dripping_agent_exits_within_the_deadline(
     shim: list[str], scrubbed: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**scrubbed, "SELFDISCOVER_TIMEOUT": "1"}
-    margin = slack()
+    margin = shim_margin(shim, env, tmp_path)
     with RawServer(drip(b"HTTP/1.1 200 OK\r\n", b"X", 0.2, 2.2)) as srv:
         r = run_shim(shim, agent_env(env, "v1", srv.url), tmp_path, "--required")
         srv.stop.set()
@@ -1150,7 +1161,7 @@ def test_shim_peak_rss_against_a_100MB_body(
     with FakeAgent(behaviour=healthy) as agent:
         rc, baseline = _peak_rss_of(cmd, agent_env(scrubbed, "v1", agent.url), tmp_path)
     assert rc == 0
-    margin = slack()
+    margin = shim_margin(shim, scrubbed, tmp_path)
     with RawServer(stream(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", PIECE, PIECES)) as srv:
         rc, hostile = _peak_rss_of(cmd, agent_env(scrubbed, "v1", srv.url), tmp_path)
         ended = time.monotonic()
