@@ -12,7 +12,7 @@ def sd(
     shim: list[str], args: list[str], env: Mapping[str, str], timeout: float = 30, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
     """``selfdiscover ARGS`` with exactly ``env``; output decoded leniently."""
-    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+    return subprocess.run(
         [*shim, *args],
         env=dict(env),
         capture_output=True,

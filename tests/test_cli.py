@@ -47,12 +47,6 @@ def read_json(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def agent() -> Iterator[FakeAgent]:
-    with FakeAgent() as a:
-        yield a
-
-
-@pytest.fixture
 def task(agent: FakeAgent) -> FakeTask:
     return agent.add_container_task(random_docker_id(), "web", 7, "app")
 
@@ -537,6 +531,41 @@ def test_default_env_file_falls_back_to_tmpdir_when_run_is_read_only(
     assert got["files"][DEFAULT] is None
     assert got["env"]["ECS_TASK_FAMILY"] == "web"
     assert readers.read_kvfile_port(fallback) == got["env"]
+
+
+@needs_private_run
+@pytest.mark.parametrize("planted", ["symlink", "other-owner", "group-writable"])
+def test_planted_fallback_directory_is_refused(
+    shim: list[str], env: dict[str, str], tmp_path: Path, planted: str
+) -> None:
+    """Somebody else got to the shared $TMPDIR first: the fallback directory is a link
+    to a directory of ours, or a directory we do not own, or one others may write.
+    The shim writes nothing there (a default must not stop the container: CMD runs)."""
+    tmp, elsewhere = tmp_path / "tmp", tmp_path / "elsewhere"
+    tmp.mkdir()
+    elsewhere.mkdir(mode=0o755)
+    fallback = tmp / "selfdiscover"
+    if planted == "symlink":
+        fallback.symlink_to(elsewhere)
+    else:
+        fallback.mkdir()
+        if planted == "other-owner":
+            os.chown(fallback, 65534, 65534)
+            os.chmod(fallback, 0o755)
+        else:
+            os.chmod(fallback, 0o775)
+    proc = in_private_run(
+        shim,
+        ["exec", "--", PY, "-c", PROBE, DEFAULT, str(fallback / "ecs.env")],
+        {**env, "TMPDIR": str(tmp)},
+        read_only=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["env"]["ECS_TASK_FAMILY"] == "web"  # exported all the same
+    assert got["files"] == {DEFAULT: None, str(fallback / "ecs.env"): None}
+    assert os.listdir(elsewhere) == [] and os.listdir(tmp) == ["selfdiscover"]
+    assert proc.stderr.startswith("selfdiscover: ") and "Traceback" not in proc.stderr
 
 
 @needs_private_run

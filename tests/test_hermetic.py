@@ -1,7 +1,7 @@
 """The suite cannot be fooled by what the machine left at the default locations.
 
 Three layers: the suite itself runs with every default env-file location
-redirected into a directory of its own (tests/conftest.py); a subprocess
+redirected into a directory of its own (tests/suite.py); a subprocess
 reader given a redirected root reads exactly that root; and, in a private
 mount namespace whose /run and /tmp hold hostile leftovers at the real default
 paths (a file with other values, a FIFO, a directory, a symlink), the tests of
@@ -23,7 +23,7 @@ from namespaces import unshare_missing
 from selfdiscover._outputs._paths import RUN_DIR_ENV, default_env_paths
 
 ROOT = Path(__file__).resolve().parents[1]
-REDIRECTS = (RUN_DIR_ENV, "TMPDIR")  # what tests/conftest.py points into the suite's own directory
+REDIRECTS = (RUN_DIR_ENV, "TMPDIR")  # what tests/suite.py points into the suite's own directory
 
 ARN = "arn:aws:ecs:us-west-2:111122223333:task/forged/{}"
 TASK_ID = "0123456789abcdef0123456789abcdef"

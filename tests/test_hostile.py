@@ -11,21 +11,21 @@ file, or agent data changing what the application runs.
   TMDE v4 and introspection answers: exit codes, one-line errors, env files read back
   by dash, json and a docker-style line check, and an injection canary that must never
   appear.
-* The shim against dripping and silent agents: wall time including Python start-up.
+* The shim against dripping and silent agents: wall time from its first request (its
+  start-up is the machine's time, not the deadline's).
 
-Bugs this file found are fixed; their tests stay as regression tests.
+Bugs this file found are fixed; the test of each stays with the behaviour it guards, its
+docstring naming the bug.
 All traffic is loopback (127.0.0.1); every server loop is bounded.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import tracemalloc
 import zlib
@@ -39,6 +39,8 @@ import envreaders as readers
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rawserver import RawServer, drip, reply, reset, silent, stream
+from timing import first_request_at, slack
 
 from selfdiscover import AgentResponseError, DiscoveryError, Retry, TaskInfo, Timeout, discover
 from selfdiscover._errors import EnvFileError, RetryableError
@@ -511,122 +513,18 @@ def test_fuzz_classify_status_headers_body() -> None:
     assert len(tally.counts) >= 3, tally.counts
 
 
-# --- a scriptable raw TCP server (loopback only, bounded loops) ------------------------
-
-
-@dataclass
-class RawServer:
-    """Each accepted connection runs ``handler(conn, server)`` on its own thread.
-
-    Loops are bounded: at most ``max_conns`` connections, and handlers give up on
-    ``stop``. ``requests`` counts connections whose request line arrived.
-    """
-
-    handler: Callable[[socket.socket, RawServer], None]
-    max_conns: int = 64
-    requests: int = 0
-    sent: int = 0
-    stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> RawServer:
-        t = threading.Thread(target=self._accept, daemon=True)
-        t.start()
-        self._threads.append(t)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in list(self._threads):
-            t.join(5)
-        self.sock.close()
-
-    def _accept(self) -> None:
-        for _ in range(self.max_conns):
-            while not self.stop.is_set():
-                try:
-                    conn, _ = self.sock.accept()
-                    break
-                except OSError:
-                    continue
-            else:
-                return
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(2)
-            try:
-                data = b""
-                while b"\r\n\r\n" not in data and len(data) < 65536:
-                    piece = conn.recv(4096)
-                    if not piece:
-                        return
-                    data += piece
-                with self._lock:
-                    self.requests += 1
-                self.handler(conn, self)
-            except OSError:
-                pass
-
-    def send(self, conn: socket.socket, data: bytes) -> None:
-        conn.sendall(data)
-        with self._lock:
-            self.sent += len(data)
-
-
-def reply(data: bytes) -> Callable[[socket.socket, RawServer], None]:
-    def handler(conn: socket.socket, srv: RawServer) -> None:
-        srv.send(conn, data)
-        conn.shutdown(socket.SHUT_WR)
-
-    return handler
-
-
-def stream(head: bytes, piece: bytes, count: int, *, chunked: bool = False) -> Callable[..., None]:
-    """``head``, then ``piece`` ``count`` times (never built in memory as a whole)."""
-    frame = b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece
-
-    def handler(conn: socket.socket, srv: RawServer) -> None:
-        srv.send(conn, head)
-        for _ in range(count):
-            if srv.stop.is_set():
-                return
-            srv.send(conn, frame)
-        if chunked:
-            srv.send(conn, b"0\r\n\r\n")
-
-    return handler
-
-
-def drip(head: bytes, piece: bytes, every: float, seconds: float) -> Callable[..., None]:
-    """``head`` at once, then one ``piece`` every ``every`` s, for at most ``seconds``."""
-
-    def handler(conn: socket.socket, srv: RawServer) -> None:
-        srv.send(conn, head)
-        for _ in range(int(seconds / every)):
-            if srv.stop.wait(every):
-                return
-            srv.send(conn, piece)
-
-    return handler
-
-
-def silent(seconds: float) -> Callable[..., None]:
-    def handler(conn: socket.socket, srv: RawServer) -> None:
-        srv.stop.wait(seconds)
-
-    return handler
+def test_parsers_refuse_c1_controls_and_lone_surrogates() -> None:
+    for bad in ("\x85", "\x9b31m", "\ud800", "x\udcff"):
+        with pytest.raises(AgentResponseError, match="control characters"):
+            parse_task(v1c(Name=bad))
+        with pytest.raises(AgentResponseError):
+            parse_metadata({"Cluster": bad})
+        with pytest.raises(AgentResponseError):
+            parse_task_metadata(v4(Cluster=bad), None, DID, source="t")
+        with pytest.raises(AgentResponseError):
+            parse_metadata_file(json.dumps({"MetadataFileStatus": "READY", "TaskARN": ARN,
+                                            "TaskDefinitionFamily": "w", "TaskDefinitionRevision": "1",
+                                            "ContainerName": bad}), source="t")  # fmt: skip
 
 
 def client(url: str, total: float = 2.0) -> AgentClient:
@@ -674,6 +572,7 @@ def test_fuzz_raw_http_exchange_over_a_socket() -> None:
         srv.send(conn, slot[0])
         conn.shutdown(socket.SHUT_WR)
 
+    limit = 1.0 + slack()
     with RawServer(handler, max_conns=10_000) as srv:
 
         @settings(FUZZ, max_examples=150)
@@ -685,12 +584,24 @@ def test_fuzz_raw_http_exchange_over_a_socket() -> None:
             http_mod._pools.clear()  # one fresh connection per example
             t0 = time.monotonic()
             task = parse_or_error(lambda: client(srv.url, total=1.0).task_by_docker_id(DID), tally)
-            assert time.monotonic() - t0 < 1.5
+            assert time.monotonic() - t0 < limit
             if task is not None:
                 assert_task(task)
 
         check()
     assert tally.counts.get("ok", 0) >= 3 and len(tally.counts) >= 3, tally.counts
+
+
+@pytest.mark.parametrize("length", [b"\xb2", b"\xb9", b"1\xb3", b"\xd9\xa3"])
+def test_non_ascii_digit_content_length_is_ignored_not_a_crash(length: bytes) -> None:
+    """'²'.isdigit() is True and int('²') raises: once a ValueError escaped discovery."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\nConnection: close\r\n\r\n" + good_task
+    with RawServer(reply(answer)) as srv:
+        task = client(srv.url).task_by_docker_id(DID)  # read to EOF, under the cap
+    assert_task(task)
+    with RawServer(reply(answer.replace(good_task, b"{}"))) as srv, pytest.raises(AgentResponseError) as e:
+        client(srv.url).task_by_docker_id(DID)
+    assert_one_line_error(e.value)
 
 
 # --- 3. bounded memory and time, in-process ---------------------------------------------
@@ -775,11 +686,12 @@ def test_gzip_bomb_is_really_a_bomb() -> None:
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_redirect_to_another_host_is_not_followed(status: int) -> None:
     head = b"HTTP/1.1 %d Moved\r\nLocation: http://10.1.2.3/v1/tasks?dockerid=x\r\nContent-Length: 0\r\n\r\n"
+    margin = slack()
     with RawServer(reply(head % status)) as srv:
         t0 = time.monotonic()
         with pytest.raises(AgentResponseError) as e:
             client(srv.url).task_by_docker_id(DID)
-        assert time.monotonic() - t0 < 0.5
+        assert time.monotonic() - t0 < margin  # one round trip
         assert srv.requests == 1
     assert_one_line_error(e.value)
     assert "redirect" in str(e.value) and "10.1.2.3" in str(e.value)
@@ -798,13 +710,33 @@ def test_redirect_to_another_host_is_not_followed(status: int) -> None:
     ids=["short-body", "bad-chunk", "binary-status", "closed-at-once", "silent", "body-drip"],
 )
 def test_transport_faults_end_within_the_deadline(handler: Callable[..., None]) -> None:
+    margin = slack()
     with RawServer(handler) as srv:
         t0 = time.monotonic()
         with pytest.raises(DiscoveryError) as e:
             AgentClient(srv.url, timeout=Timeout(connect=0.5, read=2.0, total=0.6)).task_by_docker_id(DID)
         took = time.monotonic() - t0
     assert_one_line_error(e.value)
-    assert took < 0.8, took
+    assert took < 0.6 + margin, (took, margin)
+
+
+# The status line and headers are bounded by the deadline too: a watchdog shuts the socket.
+@pytest.mark.parametrize(
+    "handler",
+    [
+        drip(b"HTTP/1.1 200 OK\r\n", b"X", 0.2, 1.4),
+        drip(b"", b"HTTP/1.1 100 Continue\r\n\r\n", 0.2, 1.4),
+    ],
+    ids=["header-drip", "endless-100-continue"],
+)
+def test_header_drip_is_bounded_by_the_deadline(handler: Callable[..., None]) -> None:
+    margin = slack()
+    with RawServer(handler) as srv:
+        t0 = time.monotonic()
+        with pytest.raises(DiscoveryError):
+            client(srv.url, total=0.5).task_by_docker_id(DID)
+        took = time.monotonic() - t0
+    assert took < 0.5 + margin, f"{took:.2f}s for a 0.5s deadline (+{margin:.2f}s)"
 
 
 def test_caller_not_among_the_task_containers_is_a_safe_result(tmp_path: Path) -> None:
@@ -987,8 +919,8 @@ def _override(case: Case, canary: str) -> Callable[[str, str], tuple[int, dict[s
 
 
 @pytest.fixture
-def scrubbed() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ECS_", "AWS_", "SELFDISCOVER_"))}
+def scrubbed(clean_env: dict[str, str]) -> dict[str, str]:
+    env = dict(clean_env)
     env.update(SELFDISCOVER_TIMEOUT="2", SELFDISCOVER_DOCKER_ID=DID)
     return env
 
@@ -1007,6 +939,7 @@ class Run:
     stdout: str
     stderr: str
     took: float
+    ended: float  # time.monotonic() when it had exited
 
 
 def run_shim(
@@ -1016,8 +949,20 @@ def run_shim(
     cmd = [*shim, "exec", *options, *specs, "--", PY, "-c", APP]
     t0 = time.monotonic()
     p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, timeout=20, check=False)
-    took = time.monotonic() - t0
-    return Run(p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"), took)
+    ended = time.monotonic()
+    out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    return Run(p.returncode, out, err, ended - t0, ended)
+
+
+def shim_margin(shim: list[str], env: dict[str, str], cwd: Path) -> float:
+    """What this machine adds now to a shim's deadline, measured: ``slack()`` plus the time
+    from first request to exit of a shim that fails at once (an answer it refuses, which is
+    not retried), i.e. its error path and exit without any waiting."""
+    refused = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]"
+    with RawServer(reply(refused)) as srv:
+        r = run_shim(shim, agent_env(env, "v1", srv.url), cwd, "--required")
+    assert r.rc == 69 and srv.first_request_at is not None, r.stderr
+    return slack() + (r.ended - srv.first_request_at)
 
 
 def assert_one_line_stderr(r: Run) -> None:
@@ -1060,11 +1005,13 @@ def test_shim_against_crafted_answers(
 ) -> None:
     canary = str(tmp_path / "pwned")
     files = {d: tmp_path / f"ecs.{d}" for d in ("shell", "docker", "json")}
+    margin = slack()
     with FakeAgent(behaviour=Behaviour(override=_override(case, canary))) as agent:
         r = run_shim(shim, agent_env(scrubbed, case.api, agent.url), tmp_path, "--required", files=files)
     assert "Traceback" not in r.stderr, r.stderr
     assert r.rc == case.rc, (r.rc, r.stderr)
-    assert r.took < 2.0 + 1.5, r.took  # SELFDISCOVER_TIMEOUT=2, plus start-up
+    took = r.ended - first_request_at(agent)
+    assert took < 2.0 + margin, (took, margin)  # SELFDISCOVER_TIMEOUT=2, from the first request
     got = read_env_files(files)
     if r.rc == 0:
         assert r.stderr == ""
@@ -1085,6 +1032,28 @@ def test_shim_against_crafted_answers(
         assert "json" not in got  # a refusal stops before the later files
     assert not list(tmp_path.glob(".ecs.*.tmp")), "temp file left behind"
     assert not list(tmp_path.glob("pwned*")), "agent data ran as a command"
+
+
+def test_shim_non_ascii_digit_content_length(
+    shim: list[str], scrubbed: dict[str, str], tmp_path: Path
+) -> None:
+    """Was exit 2 (a usage error) from a stray ValueError; --optional did not start CMD."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: \xb9\r\nConnection: close\r\n\r\n{}"
+    with RawServer(reply(answer)) as srv:
+        r = run_shim(shim, agent_env(scrubbed, "v1", srv.url), tmp_path, "--required")
+        r_opt = run_shim(shim, agent_env(scrubbed, "v1", srv.url), tmp_path, "--optional")
+    assert r.rc == 69, r.stderr
+    assert_one_line_stderr(r)
+    assert r_opt.rc == 0 and json.loads(r_opt.stdout)["SELFDISCOVER_DOCKER_ID"] == DID
+
+
+def test_shim_never_exports_invalid_utf8(shim: list[str], scrubbed: dict[str, str], tmp_path: Path) -> None:
+    """Was: a JSON \\udcff escape became the raw byte 0xff in the application's environment."""
+    case = Case("surrogate-escape", "v1", v1c(Name="x\udcff"))
+    with FakeAgent(behaviour=Behaviour(override=_override(case, "unused"))) as agent:
+        r = run_shim(shim, agent_env(scrubbed, "v1", agent.url), tmp_path, "--no-env-file")
+    assert r.rc == 69 and r.stdout == ""
+    assert_one_line_stderr(r)
 
 
 OPTIONAL_CASES = [c for c in CASES if c.id in {
@@ -1108,12 +1077,25 @@ def test_optional_policy_always_starts_the_command(
     assert not list(tmp_path.glob("pwned*"))
 
 
-# --- 4. the shim against slow agents: wall time including Python start-up ---------------
+def test_shim_optional_with_a_lone_surrogate_starts_the_command(
+    shim: list[str], scrubbed: dict[str, str], tmp_path: Path
+) -> None:
+    """Was: the surrogate reached execve(), exit 126 'cannot execute', CMD never started."""
+    case = Case("surrogate", "v1", v1c(Name="x\ud800"))
+    with FakeAgent(behaviour=Behaviour(override=_override(case, "unused"))) as agent:
+        r = run_shim(shim, agent_env(scrubbed, "v1", agent.url), tmp_path, "--optional",
+                     files={"docker": tmp_path / "ecs.docker"})  # fmt: skip
+    assert r.rc == 0, (r.rc, r.stderr)
+    assert not VAR_NAMES & set(json.loads(r.stdout))  # started without ECS variables
+    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+# --- 4. the shim against slow agents: wall time from the first request ----------------
 
 
 def reset_mid_body(conn: socket.socket, srv: RawServer) -> None:
     srv.send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n" + good_task[:30])
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+    reset(conn)  # RST on close
 
 
 SLOW = {
@@ -1137,13 +1119,30 @@ def test_shim_with_a_slow_agent_exits_69_within_the_deadline(
     kind: str, api: str, shim: list[str], scrubbed: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**scrubbed, "SELFDISCOVER_TIMEOUT": "1.5"}
+    margin = shim_margin(shim, env, tmp_path)
     with RawServer(SLOW[kind]) as srv:
         r = run_shim(shim, agent_env(env, api, srv.url), tmp_path, "--required")
         srv.stop.set()
     assert r.rc == 69, r.stderr
     assert_one_line_stderr(r)
     assert r.stdout == ""
-    assert r.took < 2.0, f"{r.took:.2f}s"
+    assert srv.first_request_at is not None
+    took = r.ended - srv.first_request_at
+    assert took < 1.5 + margin, f"{took:.2f}s from the first request (+{margin:.2f}s)"
+
+
+def test_shim_with_a_header_dripping_agent_exits_within_the_deadline(
+    shim: list[str], scrubbed: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**scrubbed, "SELFDISCOVER_TIMEOUT": "1"}
+    margin = shim_margin(shim, env, tmp_path)
+    with RawServer(drip(b"HTTP/1.1 200 OK\r\n", b"X", 0.2, 2.2)) as srv:
+        r = run_shim(shim, agent_env(env, "v1", srv.url), tmp_path, "--required")
+        srv.stop.set()
+    assert r.rc == 69
+    assert srv.first_request_at is not None
+    took = r.ended - srv.first_request_at
+    assert took < 1.0 + margin, f"{took:.2f}s from the first request (+{margin:.2f}s)"
 
 
 def _peak_rss_of(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[int, int]:
@@ -1172,107 +1171,14 @@ def test_shim_peak_rss_against_a_100MB_body(
     with FakeAgent(behaviour=healthy) as agent:
         rc, baseline = _peak_rss_of(cmd, agent_env(scrubbed, "v1", agent.url), tmp_path)
     assert rc == 0
+    margin = shim_margin(shim, scrubbed, tmp_path)
     with RawServer(stream(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", PIECE, PIECES)) as srv:
-        t0 = time.monotonic()
         rc, hostile = _peak_rss_of(cmd, agent_env(scrubbed, "v1", srv.url), tmp_path)
-        took = time.monotonic() - t0
+        ended = time.monotonic()
         srv.stop.set()
     assert rc == 69
-    assert took < 2.0, took
+    assert srv.first_request_at is not None
+    took = ended - srv.first_request_at
+    assert took < 2.0 + margin, (took, margin)  # SELFDISCOVER_TIMEOUT=2, from the first request
     assert hostile - baseline < 50 * 1024, f"baseline {baseline} KB, hostile {hostile} KB"
     assert srv.sent < HUGE // 2
-
-
-# --- regressions: each of these was a bug (C1/surrogates and ASCII Content-Length fixed in 33bd8e7) ---
-
-
-@pytest.mark.parametrize("length", [b"\xb2", b"\xb9", b"1\xb3", b"\xd9\xa3"])
-def test_non_ascii_digit_content_length_is_ignored_not_a_crash(length: bytes) -> None:
-    """'²'.isdigit() is True and int('²') raises: once a ValueError escaped discovery."""
-    answer = b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\nConnection: close\r\n\r\n" + good_task
-    with RawServer(reply(answer)) as srv:
-        task = client(srv.url).task_by_docker_id(DID)  # read to EOF, under the cap
-    assert_task(task)
-    with RawServer(reply(answer.replace(good_task, b"{}"))) as srv, pytest.raises(AgentResponseError) as e:
-        client(srv.url).task_by_docker_id(DID)
-    assert_one_line_error(e.value)
-
-
-def test_shim_non_ascii_digit_content_length(
-    shim: list[str], scrubbed: dict[str, str], tmp_path: Path
-) -> None:
-    """Was exit 2 (a usage error) from a stray ValueError; --optional did not start CMD."""
-    answer = b"HTTP/1.1 200 OK\r\nContent-Length: \xb9\r\nConnection: close\r\n\r\n{}"
-    with RawServer(reply(answer)) as srv:
-        r = run_shim(shim, agent_env(scrubbed, "v1", srv.url), tmp_path, "--required")
-        r_opt = run_shim(shim, agent_env(scrubbed, "v1", srv.url), tmp_path, "--optional")
-    assert r.rc == 69, r.stderr
-    assert_one_line_stderr(r)
-    assert r_opt.rc == 0 and json.loads(r_opt.stdout)["SELFDISCOVER_DOCKER_ID"] == DID
-
-
-def test_parsers_refuse_c1_controls_and_lone_surrogates() -> None:
-    for bad in ("\x85", "\x9b31m", "\ud800", "x\udcff"):
-        with pytest.raises(AgentResponseError, match="control characters"):
-            parse_task(v1c(Name=bad))
-        with pytest.raises(AgentResponseError):
-            parse_metadata({"Cluster": bad})
-        with pytest.raises(AgentResponseError):
-            parse_task_metadata(v4(Cluster=bad), None, DID, source="t")
-        with pytest.raises(AgentResponseError):
-            parse_metadata_file(json.dumps({"MetadataFileStatus": "READY", "TaskARN": ARN,
-                                            "TaskDefinitionFamily": "w", "TaskDefinitionRevision": "1",
-                                            "ContainerName": bad}), source="t")  # fmt: skip
-
-
-def test_shim_optional_with_a_lone_surrogate_starts_the_command(
-    shim: list[str], scrubbed: dict[str, str], tmp_path: Path
-) -> None:
-    """Was: the surrogate reached execve(), exit 126 'cannot execute', CMD never started."""
-    case = Case("surrogate", "v1", v1c(Name="x\ud800"))
-    with FakeAgent(behaviour=Behaviour(override=_override(case, "unused"))) as agent:
-        r = run_shim(shim, agent_env(scrubbed, "v1", agent.url), tmp_path, "--optional",
-                     files={"docker": tmp_path / "ecs.docker"})  # fmt: skip
-    assert r.rc == 0, (r.rc, r.stderr)
-    assert not VAR_NAMES & set(json.loads(r.stdout))  # started without ECS variables
-    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
-
-
-def test_shim_never_exports_invalid_utf8(shim: list[str], scrubbed: dict[str, str], tmp_path: Path) -> None:
-    """Was: a JSON \\udcff escape became the raw byte 0xff in the application's environment."""
-    case = Case("surrogate-escape", "v1", v1c(Name="x\udcff"))
-    with FakeAgent(behaviour=Behaviour(override=_override(case, "unused"))) as agent:
-        r = run_shim(shim, agent_env(scrubbed, "v1", agent.url), tmp_path, "--no-env-file")
-    assert r.rc == 69 and r.stdout == ""
-    assert_one_line_stderr(r)
-
-
-# --- the status line and headers are bounded by the deadline too (a watchdog shuts the socket) ---
-
-
-@pytest.mark.parametrize(
-    "handler",
-    [
-        drip(b"HTTP/1.1 200 OK\r\n", b"X", 0.2, 1.4),
-        drip(b"", b"HTTP/1.1 100 Continue\r\n\r\n", 0.2, 1.4),
-    ],
-    ids=["header-drip", "endless-100-continue"],
-)
-def test_header_drip_is_bounded_by_the_deadline(handler: Callable[..., None]) -> None:
-    with RawServer(handler) as srv:
-        t0 = time.monotonic()
-        with pytest.raises(DiscoveryError):
-            client(srv.url, total=0.5).task_by_docker_id(DID)
-        took = time.monotonic() - t0
-    assert took < 0.8, f"{took:.2f}s for a 0.5s deadline"
-
-
-def test_shim_with_a_header_dripping_agent_exits_within_the_deadline(
-    shim: list[str], scrubbed: dict[str, str], tmp_path: Path
-) -> None:
-    env = {**scrubbed, "SELFDISCOVER_TIMEOUT": "1"}
-    with RawServer(drip(b"HTTP/1.1 200 OK\r\n", b"X", 0.2, 2.2)) as srv:
-        r = run_shim(shim, agent_env(env, "v1", srv.url), tmp_path, "--required")
-        srv.stop.set()
-    assert r.rc == 69
-    assert r.took < 1.5, f"{r.took:.2f}s"

@@ -6,8 +6,11 @@ import asyncio
 import io
 import json
 import logging
+import os
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -160,6 +163,22 @@ def test_identity_from_exported_variables_and_env_file(
     _tags.set_identity(None)
     assert sdlog.load(env_file=str(f))["TASK_FAMILY"] == "fromfile"
     _tags.set_identity(None)
+
+
+def test_logging_identity_from_a_fifo_does_not_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "ecs.env"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    assert _tags.resolve(env_file=str(fifo), environ={}) is None
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_logging_skips_quoted_dialect_files(tmp_path: Path) -> None:
+    f = tmp_path / "ecs.sh"
+    f.write_text(
+        "ECS_TASK_ARN='arn:aws:ecs:us-west-2:111122223333:task/c/0123456789abcdef0123456789abcdef'\n"
+    )
+    assert _tags.resolve(env_file=f"shell:{f}", environ={"TMPDIR": str(tmp_path)}) is None
 
 
 def test_otel_resource_fills_what_the_python_detector_leaves_out() -> None:

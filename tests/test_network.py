@@ -334,7 +334,8 @@ def test_log_styles_name_the_new_fields() -> None:
     flat = _tags.tags("flat", identity)
     assert flat["ecs_service_name"] == "" and flat["ecs_network_mode"] == "bridge"
     assert flat["ecs_container_ipv4"] == "172.17.0.3" and flat["ecs_container_image"] == "nginx:1.27"
-    assert flat["ecs_log_group"] == "/ecs/nginx-web" and flat["ecs_container_arn"].startswith("arn:aws:ecs:")
+    assert flat["ecs_log_group"] == "/ecs/nginx-web"
+    assert str(flat["ecs_container_arn"]).startswith("arn:aws:ecs:")
     dd = _tags.tags("datadog", {**identity, "SERVICE_NAME": "storefront"})
     assert dd["ecs_service"] == "storefront" and dd["docker_image"] == "nginx:1.27"
     # Only what a style names is added: no port or limit keys on every record.

@@ -1,0 +1,86 @@
+"""Fixtures and hooks for the whole suite (loaded by tests/conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, settings
+from rawserver import RawServer, scripted
+
+import selfdiscover.testing.pytest_plugin as shipped_plugin
+from selfdiscover.testing import FakeAgent
+
+# Derandomized everywhere (the README's "fixed seed"): every run tries the same examples,
+# and no example database is written into the checkout.
+settings.register_profile(
+    "selfdiscover",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("selfdiscover")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite uses the plugin users get (``fake_agent``): load it unless its entry point did."""
+    if not config.pluginmanager.is_registered(shipped_plugin):
+        config.pluginmanager.register(shipped_plugin, "selfdiscover")
+
+
+@pytest.fixture
+def agent(fake_agent: FakeAgent) -> FakeAgent:
+    """The suite's fake agent is the shipped ``fake_agent`` fixture itself."""
+    return fake_agent
+
+
+# Hermetic: the default env-file locations point into a directory of the suite's
+# own, for this process and for every subprocess given clean_env, so no test reads
+# or writes the machine's /run/selfdiscover or $TMPDIR/selfdiscover
+# (tests/test_hermetic.py plants leftovers there to prove it).
+_HERMETIC_ROOT = tempfile.mkdtemp(prefix="selfdiscover-suite-")
+HERMETIC_ENV = {
+    "SELFDISCOVER_RUN_DIR": os.path.join(_HERMETIC_ROOT, "run", "selfdiscover"),
+    "TMPDIR": os.path.join(_HERMETIC_ROOT, "tmp"),
+}
+os.makedirs(HERMETIC_ENV["TMPDIR"])
+os.environ.update(HERMETIC_ENV)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HERMETIC_ROOT, ignore_errors=True)
+
+
+def _scrubbed_env() -> dict[str, str]:
+    """The environment for subprocess tests: nothing ECS- or selfdiscover-related
+    leaks in from the machine running the suite, and the default locations stay
+    redirected."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ECS_", "SELFDISCOVER_", "AWS_"))}
+    return {**env, **HERMETIC_ENV}
+
+
+@pytest.fixture
+def clean_env() -> dict[str, str]:
+    return _scrubbed_env()
+
+
+@pytest.fixture(scope="session")
+def shim() -> list[str]:
+    """The installed console script (the README's install step puts it on PATH)."""
+    exe = shutil.which("selfdiscover")
+    if exe is None:
+        pytest.fail("the selfdiscover console script is not installed: run pip install -e .[test]")
+    return [exe]
+
+
+@pytest.fixture
+def raw_server() -> Iterator[tuple[str, list[bytes]]]:
+    """A TCP server that answers every connection with the scripted pieces
+    (``rawserver.scripted``: bytes, ``<SLEEPs>``, ``<RESET>``)."""
+    script: list[bytes] = []
+    with RawServer(scripted(script)) as srv:
+        yield srv.url, script
