@@ -14,12 +14,11 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._outputs._paths import DEFAULT_ENV_FILE
+from ._outputs._paths import DEFAULT_ENV_FILE, DIALECTS
 from ._outputs._shim import EX_DATAERR, EX_NOTECS, EX_UNAVAILABLE, EX_USAGE, Diag, EnvTarget
 from ._version import __version__
 from .sources._timing import flag, parse_seconds
 
-DIALECTS = ("docker", "shell", "dotenv", "systemd", "json")
 POLICIES = ("auto", "required", "optional")
 
 
@@ -470,11 +469,17 @@ def cmd_show(args: argparse.Namespace, diag: Diag) -> int:
 
 
 def cmd_agent(args: argparse.Namespace, diag: Diag) -> int:
-    from urllib.parse import quote
-
     from ._discover import ecs_evidence
     from ._errors import AgentUnavailableError, SelfdiscoverError
-    from .sources._agent import DEFAULT_AGENT_URL, AgentClient, parse_metadata, parse_task, parse_tasks
+    from .sources._agent import (
+        DEFAULT_AGENT_URL,
+        AgentClient,
+        docker_id_path,
+        parse_metadata,
+        parse_task,
+        parse_tasks,
+        task_arn_path,
+    )
     from .sources._timing import Retry, Timeout
 
     if args.agent_cmd is None:
@@ -485,13 +490,9 @@ def cmd_agent(args: argparse.Namespace, diag: Diag) -> int:
     if args.agent_cmd == "metadata":
         call = ("/v1/metadata", "metadata", parse_metadata)
     elif args.taskarn:
-        call = ("/v1/tasks?taskarn=" + quote(args.taskarn, safe=":/"), f"task {args.taskarn}", parse_task)
+        call = (task_arn_path(args.taskarn), f"task {args.taskarn}", parse_task)
     elif args.dockerid:
-        call = (
-            "/v1/tasks?dockerid=" + quote(args.dockerid, safe=""),
-            f"container {args.dockerid}",
-            parse_task,
-        )
+        call = (docker_id_path(args.dockerid), f"container {args.dockerid}", parse_task)
     else:
         call = ("/v1/tasks", "task list", parse_tasks)
     path, what, validate = call

@@ -803,8 +803,8 @@ def test_demo_runs_end_to_end(shim: list[str], clean_env: dict[str, str]) -> Non
 
 
 def test_cli_dialects_are_the_envfile_dialects() -> None:
-    # cli.py keeps its own tuple so that `--help` does not import envfile; it must not drift.
-    from selfdiscover import cli
-    from selfdiscover._outputs import envfile
+    # One tuple, defined with the default paths (which --help needs without importing envfile).
+    from selfdiscover import cli, envfile
+    from selfdiscover._outputs import _paths
 
-    assert cli.DIALECTS == envfile.DIALECTS
+    assert cli.DIALECTS is envfile.DIALECTS is _paths.DIALECTS

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from .._errors import EnvFileError
 
+# The env-file dialects, by the reader each one is written for (see envfile).
+DIALECTS = ("docker", "shell", "dotenv", "systemd", "json")
 RUN_DIR_ENV = "SELFDISCOVER_RUN_DIR"
 DEFAULT_RUN_DIR = "/run/selfdiscover"
 BASENAME = "ecs.env"
@@ -38,8 +40,6 @@ _SLACK = 1.0
 
 def split_spec(spec: str) -> tuple[str | None, str]:
     """``PATH`` or ``DIALECT:PATH`` (e.g. ``shell:/run/ecs.sh``) -> (dialect or None, path)."""
-    from .envfile import DIALECTS
-
     head, sep, tail = spec.partition(":")
     if sep and head in DIALECTS and tail:
         return head, tail

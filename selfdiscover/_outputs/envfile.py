@@ -65,13 +65,13 @@ import unicodedata
 from typing import TYPE_CHECKING, Callable
 
 from .._errors import EnvFileError
+from ._paths import DIALECTS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = ["DIALECTS", "render", "write", "write_atomic"]
 
-DIALECTS = ("docker", "shell", "dotenv", "systemd", "json")
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
