@@ -807,4 +807,4 @@ def test_cli_dialects_are_the_envfile_dialects() -> None:
     from selfdiscover import cli, envfile
     from selfdiscover._outputs import _paths
 
-    assert cli.DIALECTS is envfile.DIALECTS is _paths.DIALECTS
+    assert vars(cli)["DIALECTS"] is envfile.DIALECTS is _paths.DIALECTS
