@@ -252,3 +252,65 @@ def split_image(ref: str) -> tuple[str, tuple[str, ...]]:
         name, tag = name[:colon], name[colon + 1 :]
         return name, (tag,) if tag else ()
     return name, () if (digest or not name) else ("latest",)
+
+
+class Keys:
+    """The identity's keys in one style, rebuilt only when the identity
+    changes: the per-record cost is one version check. ``(version, items)``
+    is published as one tuple, so a thread never pairs a new version with
+    old (or no) keys. Shared by the stdlib filter and the structlog processor."""
+
+    def __init__(self, style: str) -> None:
+        self.style = style
+        self._snap: tuple[int, list[tuple[str, object]]] = (-1, list(tags(style, {}).items()))
+
+    def items(self) -> list[tuple[str, object]]:
+        seen, items = self._snap
+        now = _version
+        if seen != now:
+            items = list(tags(self.style).items())
+            self._snap = (now, items)
+        return items
+
+
+_started = threading.Event()
+
+
+def load(
+    *, discover: bool = False, prefix: str = "ECS_", env_file: str | None = None, timeout: float | None = None
+) -> dict[str, str]:
+    """Resolve the identity once for the whole process and return it.
+
+    Order: variables ``selfdiscover exec`` exported, an env file (``env_file``,
+    else ``SELFDISCOVER_ENV_FILE``, else the default locations, read only as far
+    as the shim could have written them), and, only with ``discover=True``, a
+    live ``discover()`` in a background thread (so start-up never waits for it;
+    records carry empty values until it lands). When no file is believed but
+    some were found, one warning on the ``selfdiscover`` logger says why.
+    """
+    import logging
+
+    found, notes = resolve_explained(prefix=prefix, env_file=env_file)
+    if found is not None:
+        set_identity(found)
+    elif notes:
+        why = "; ".join(notes)
+        logging.getLogger("selfdiscover").warning("selfdiscover: no task identity from env files: %s", why)
+    if found is None and discover and not _started.is_set():
+        _started.set()  # one background discovery per process, however often install() runs
+        threading.Thread(
+            target=_discover_into_tags, args=(timeout,), name="selfdiscover", daemon=True
+        ).start()
+    return current()
+
+
+def _discover_into_tags(timeout: float | None) -> None:
+    import logging
+
+    from ._discover import discover
+    from ._errors import DiscoveryError
+
+    try:
+        set_identity(discover(timeout=timeout))
+    except (DiscoveryError, ValueError) as e:
+        logging.getLogger("selfdiscover").warning("selfdiscover: no task identity for log records: %s", e)

@@ -19,16 +19,11 @@ such as python-json-logger pick the attributes up unchanged.
 from __future__ import annotations
 
 import logging
-import threading
-from typing import Any
 
 from . import _tags
-from ._tags import STYLES, otel_resource_attributes, set_identity
+from ._tags import STYLES, load, otel_resource_attributes, set_identity
 
 __all__ = ["STYLES", "EcsFilter", "install", "load", "otel_resource_attributes", "set_identity", "uninstall"]
-
-
-_started = threading.Event()
 
 
 class EcsFilter(logging.Filter):
@@ -36,59 +31,15 @@ class EcsFilter(logging.Filter):
 
     def __init__(self, style: str = "flat") -> None:
         super().__init__()
-        _tags.tags(style, {})  # validate the style now, not at the first record
         self.style = style
-        # (identity version, items) published as one tuple, so a thread never
-        # pairs a new version with old (or no) keys.
-        self._snap: tuple[int, list[tuple[str, Any]]] = (-1, list(_tags.tags(style, {}).items()))
+        self._keys = _tags.Keys(style)  # validates the style now, not at the first record
 
     def filter(self, record: logging.LogRecord) -> bool:
-        seen, items = self._snap
-        version = _tags.version()
-        if seen != version:  # rebuilt only when the identity changes
-            items = list(_tags.tags(self.style).items())
-            self._snap = (version, items)
         d = record.__dict__
-        for k, v in items:
+        for k, v in self._keys.items():
             if k not in d:
                 d[k] = v
         return True
-
-
-def load(
-    *, discover: bool = False, prefix: str = "ECS_", env_file: str | None = None, timeout: float | None = None
-) -> dict[str, str]:
-    """Resolve the identity once for the whole process and return it.
-
-    Order: variables ``selfdiscover exec`` exported, an env file (``env_file``,
-    else ``SELFDISCOVER_ENV_FILE``, else the default locations, read only as far
-    as the shim could have written them), and, only with ``discover=True``, a
-    live ``discover()`` in a background thread (so start-up never waits for it;
-    records carry empty values until it lands). When no file is believed but
-    some were found, one warning on the ``selfdiscover`` logger says why.
-    """
-    found, notes = _tags.resolve_explained(prefix=prefix, env_file=env_file)
-    if found is not None:
-        set_identity(found)
-    elif notes:
-        why = "; ".join(notes)
-        logging.getLogger("selfdiscover").warning("selfdiscover: no task identity from env files: %s", why)
-    if found is None and discover and not _started.is_set():
-        _started.set()  # one background discovery per process, however often install() runs
-        threading.Thread(
-            target=_discover_into_tags, args=(timeout,), name="selfdiscover", daemon=True
-        ).start()
-    return _tags.current()
-
-
-def _discover_into_tags(timeout: float | None) -> None:
-    from ._discover import discover
-    from ._errors import DiscoveryError
-
-    try:
-        set_identity(discover(timeout=timeout))
-    except (DiscoveryError, ValueError) as e:
-        logging.getLogger("selfdiscover").warning("selfdiscover: no task identity for log records: %s", e)
 
 
 def install(

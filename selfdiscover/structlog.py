@@ -22,21 +22,13 @@ class EcsProcessor:
     with ``setdefault``: a key the event already has is left alone."""
 
     def __init__(self, style: str = "flat", *, load: bool = True, discover: bool = False) -> None:
-        _tags.tags(style, {})  # validate now
         self.style = style
-        self._snap: tuple[int, list[tuple[str, Any]]] = (-1, list(_tags.tags(style, {}).items()))
+        self._keys = _tags.Keys(style)  # validates the style now
         if load and not _tags.current():
-            from .logging import load as _load
-
-            _load(discover=discover)
+            _tags.load(discover=discover)
 
     def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
-        seen, items = self._snap
-        version = _tags.version()
-        if seen != version:
-            items = list(_tags.tags(self.style).items())
-            self._snap = (version, items)
-        for k, v in items:
+        for k, v in self._keys.items():
             event_dict.setdefault(k, v)
         return event_dict
 
