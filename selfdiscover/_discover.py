@@ -22,7 +22,7 @@ from ._errors import (
     SourceConflictError,
     TaskNotFoundError,
 )
-from ._model import TaskInfo
+from ._model import SourceLabel, TaskInfo, disagreements
 from .sources import _retry
 from .sources._ladder import Context, Ladder, Source
 from .sources._timing import Retry, Timeout, flag
@@ -178,7 +178,7 @@ def complete_host_address(info: TaskInfo, ctx: Context, deadline: float) -> Task
         return info
     env = ctx.environ
     path = (env.get("ECS_CONTAINER_METADATA_FILE") or "").strip()
-    if path and not info.source.startswith("metadata-file "):
+    if path and getattr(info.source, "name", None) != "metadata-file":
         from .sources.metadata_file import MetadataFile
 
         try:
@@ -204,24 +204,15 @@ def cross_check(info: TaskInfo, ladder: Ladder, ctx: Context, deadline: float) -
     A source that fails to answer is no disagreement: only two answers can
     contradict each other. Returns the other answers.
     """
-    answers: list[TaskInfo] = []
-    for src in ladder.sources:
-        for target in src.targets(ctx):
-            if info.source == f"{src.name} {target}" or info.source == f"introspection {target}":
-                continue
-            if deadline - time.monotonic() <= 0:
-                return answers
-            try:
-                other = src.fetch(ctx, target, deadline)
-            except (DiscoveryError, ValueError):
-                continue
-            for field in ("arn", "family", "version"):
-                if getattr(other, field) != getattr(info, field):
-                    raise SourceConflictError(
-                        f"sources disagree on the task {field}: {info.source} says {getattr(info, field)!r}, "
-                        f"{other.source} says {getattr(other, field)!r}"
-                    )
-            answers.append(other)
+    src = info.source
+    skip = (src.name, src.target) if isinstance(src, SourceLabel) else None
+    answers = [a.info for a in ladder.survey(ctx, deadline, skip=skip) if a.info is not None]
+    for other in answers:
+        for field, mine, theirs in disagreements(info, other):
+            raise SourceConflictError(
+                f"sources disagree on the task {field}: {info.source} says {mine!r}, "
+                f"{other.source} says {theirs!r}"
+            )
     return answers
 
 

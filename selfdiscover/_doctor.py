@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from ._discover import _make_sources, make_context, source_order
-from ._errors import DiscoveryError, EnvFileError
+from ._errors import EnvFileError
 from ._files import read_bounded
-from ._model import TaskInfo
+from ._model import TaskInfo, disagreements
 from ._model._variables import to_variables
 from ._outputs._shim import EX_NOTECS
-from .sources._ladder import Context
+from .sources._ladder import Context, Ladder
 
 _SKIP_REASONS = {
     "agent-url": "SELFDISCOVER_AGENT_URL is not set (or no container ID)",
@@ -133,24 +133,21 @@ def run_doctor(
     w(f"process: {_pid1_note(proc_root)}\n")
     w(f"deadline per source here: {min(ctx.timeout.total, 5.0):g}s\n\nsources, in order:\n")
 
-    answers: list[TaskInfo] = []
-    problems: list[str] = []
+    ladder = Ladder(sources)
+    per_source = min(ctx.timeout.total, 5.0)
     for src in sources:
-        targets = src.targets(ctx)
-        if not targets:
+        if not src.targets(ctx):
             w(f"  - {src.name}: skipped: {_SKIP_REASONS.get(src.name, 'does not apply')}\n")
-            continue
-        for target in targets:
-            t0 = time.monotonic()
-            try:
-                info = src.fetch(ctx, target, time.monotonic() + min(ctx.timeout.total, 5.0))
-            except (DiscoveryError, ValueError) as e:
-                ms = (time.monotonic() - t0) * 1000
-                w(f"  x {src.name} {target}: {e} ({ms:.0f} ms)\n    hint: {hint(src.name, str(e), ctx)}\n")
-                continue
-            ms = (time.monotonic() - t0) * 1000
-            w(f"  + {src.name} {target}: {info.task_definition} {info.arn} ({ms:.0f} ms)\n")
-            answers.append(info)
+    attempts = ladder.survey(ctx, time.monotonic() + per_source * 20, per_attempt=per_source)
+    for a in attempts:
+        ms = a.elapsed * 1000
+        if a.info is None:
+            w(f"  x {a.source} {a.target}: {a.detail} ({ms:.0f} ms)\n")
+            w(f"    hint: {hint(a.source, a.detail, ctx)}\n")
+        else:
+            w(f"  + {a.source} {a.target}: {a.info.task_definition} {a.info.arn} ({ms:.0f} ms)\n")
+    answers = [a.info for a in attempts if a.info is not None]
+    problems: list[str] = []
 
     if not answers:
         if not ctx.in_ecs:
@@ -164,13 +161,11 @@ def run_doctor(
         w("\nresult: FAILED: no source answered\n")
         return 1
     first = answers[0]
-    for other in answers[1:]:
-        for field in ("arn", "family", "version"):
-            if getattr(other, field) != getattr(first, field):
-                problems.append(
-                    f"{other.source} says {field}={getattr(other, field)!r}, "
-                    f"{first.source} says {getattr(first, field)!r}"
-                )
+    problems = [
+        f"{other.source} says {field}={theirs!r}, {first.source} says {mine!r}"
+        for other in answers[1:]
+        for field, mine, theirs in disagreements(first, other)
+    ]
     w(f"\nanswer (from {first.source}):\n")
     from ._outputs import envfile
 

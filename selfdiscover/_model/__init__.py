@@ -15,7 +15,15 @@ from typing import Any
 
 from ._fields import PortMapping
 
-__all__ = ["PortMapping", "TaskArn", "TaskInfo", "parse_task_arn"]
+__all__ = [
+    "IDENTITY_FIELDS",
+    "PortMapping",
+    "SourceLabel",
+    "TaskArn",
+    "TaskInfo",
+    "disagreements",
+    "parse_task_arn",
+]
 
 # Partition, region and account are tightly shaped; the resource part is what
 # varies between the old and new ARN formats.
@@ -72,6 +80,35 @@ def cluster_name(cluster: str | None) -> str | None:
     if cluster.startswith("arn:") and ":cluster/" in cluster:
         return cluster.rsplit(":cluster/", 1)[1] or None
     return cluster
+
+
+class SourceLabel(str):
+    """Which source answered, as a value: reads as ``"<kind> <target>"``
+    (e.g. ``"tmde-v4 http://169.254.170.2/v4/..."``) and carries ``name``
+    (the source's name in the ladder, as ``SELFDISCOVER_SOURCES`` spells it)
+    and ``target``, so code compares those instead of parsing the text."""
+
+    name: str
+    target: str
+
+    def __new__(cls, name: str, target: str, kind: str | None = None) -> SourceLabel:
+        label = super().__new__(cls, f"{kind or name} {target}")
+        label.name, label.target = name, target
+        return label
+
+
+# What two sources must agree on for their answers to be about the same task.
+IDENTITY_FIELDS = ("arn", "family", "version")
+
+
+def disagreements(first: TaskInfo, other: TaskInfo) -> list[tuple[str, str, str]]:
+    """``(field, first's value, other's value)`` for each identity field on
+    which the two answers contradict each other."""
+    return [
+        (f, getattr(first, f), getattr(other, f))
+        for f in IDENTITY_FIELDS
+        if getattr(other, f) != getattr(first, f)
+    ]
 
 
 @dataclass(frozen=True)

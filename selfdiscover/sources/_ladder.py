@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .._containerid import Identity
 from .._errors import AgentUnavailableError, DiscoveryError, NotInECSError, RetryableError
@@ -20,20 +19,36 @@ from .._model import TaskInfo
 from ._timing import Timeout
 
 
-@dataclass
 class Context:
-    environ: Mapping[str, str]
-    proc_root: str
-    identity: Identity
-    timeout: Timeout
-    evidence: list[str]
-    agent_url: str | None = None  # an explicit introspection URL
-    in_ecs: bool = False
-    tags: bool = False  # ask for task and container-instance tags (TMDE /taskWithTags)
+    """What every source may consult: the environment, the proc root, this
+    container's ID and the timeouts. Plain class, not a dataclass: it is on
+    the start-up path of every shim run."""
+
+    __slots__ = ("agent_url", "environ", "evidence", "identity", "in_ecs", "proc_root", "tags", "timeout")
+
+    def __init__(
+        self,
+        *,
+        environ: Mapping[str, str],
+        proc_root: str,
+        identity: Identity,
+        timeout: Timeout,
+        evidence: list[str],
+        agent_url: str | None = None,  # an explicit introspection URL
+        in_ecs: bool = False,
+        tags: bool = False,  # ask for task and container-instance tags (TMDE /taskWithTags)
+    ) -> None:
+        self.environ = environ
+        self.proc_root = proc_root
+        self.identity = identity
+        self.timeout = timeout
+        self.evidence = evidence
+        self.agent_url = agent_url
+        self.in_ecs = in_ecs
+        self.tags = tags
 
 
-@dataclass
-class Attempt:
+class Attempt(NamedTuple):
     """One try of one source, for ``doctor`` and error messages."""
 
     source: str
@@ -41,6 +56,7 @@ class Attempt:
     elapsed: float
     ok: bool
     detail: str
+    info: TaskInfo | None = None
 
 
 class Source(Protocol):
@@ -55,37 +71,69 @@ class Source(Protocol):
         ...
 
 
-@dataclass
 class Ladder:
-    sources: list[Source]
-    attempts: list[Attempt] = field(default_factory=list)
-    # The sources worth another round, and the last error of each.
-    retryable: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
-    _errors: dict[tuple[str, str], RetryableError] = field(default_factory=dict, init=False, repr=False)
+    """The sources in order, and every attempt made so far."""
+
+    def __init__(self, sources: list[Source]) -> None:
+        self.sources = sources
+        self.attempts: list[Attempt] = []
+        # The sources worth another round, and the last error of each.
+        self.retryable: set[tuple[str, str]] = set()
+        self._errors: dict[tuple[str, str], RetryableError] = {}
+        self._last: DiscoveryError | None = None  # this round's last failure
+
+    def _try(
+        self, src: Source, ctx: Context, target: str, deadline: float, *, survey: bool = False
+    ) -> Attempt:
+        t0 = time.monotonic()
+        try:
+            info = src.fetch(ctx, target, deadline)
+        except ValueError as e:  # a malformed target: in a survey, one more failed source
+            if not survey:
+                raise
+            attempt = Attempt(src.name, target, time.monotonic() - t0, False, str(e))
+        except DiscoveryError as e:
+            attempt = Attempt(src.name, target, time.monotonic() - t0, False, str(e))
+            if isinstance(e, RetryableError):
+                self.retryable.add((src.name, target))
+                self._errors[(src.name, target)] = e
+            self._last = e
+        else:
+            attempt = Attempt(src.name, target, time.monotonic() - t0, True, info.arn, info)
+        self.attempts.append(attempt)
+        return attempt
+
+    def survey(
+        self, ctx: Context, deadline: float, *, skip: tuple[str, str] | None = None, per_attempt: float = 0.0
+    ) -> list[Attempt]:
+        """Every applicable source once (but ``skip``), whatever each answers:
+        for ``verify`` and ``doctor``. ``per_attempt`` (if set) caps each try."""
+        out: list[Attempt] = []
+        for src in self.sources:
+            for target in src.targets(ctx):
+                if (src.name, target) == skip:
+                    continue
+                if deadline - time.monotonic() <= 0:
+                    return out
+                end = min(deadline, time.monotonic() + per_attempt) if per_attempt else deadline
+                out.append(self._try(src, ctx, target, end, survey=True))
+        return out
 
     def round(self, ctx: Context, deadline: float) -> TaskInfo:
         """Try each applicable source once (after the first round: only those
         worth retrying); return the first answer or raise what went wrong."""
         only = set(self.retryable) or None
         self.retryable.clear()
-        last: DiscoveryError | None = None
+        self._last = None
         for src in self.sources:
             for target in src.targets(ctx):
                 key = (src.name, target)
                 if (only is not None and key not in only) or deadline - time.monotonic() <= 0:
                     continue
-                t0 = time.monotonic()
-                try:
-                    info = src.fetch(ctx, target, deadline)
-                except DiscoveryError as e:
-                    self.attempts.append(Attempt(src.name, target, time.monotonic() - t0, False, str(e)))
-                    last = e
-                    if isinstance(e, RetryableError):
-                        self.retryable.add(key)
-                        self._errors[key] = e
-                    continue
-                self.attempts.append(Attempt(src.name, target, time.monotonic() - t0, True, info.arn))
-                return info
+                attempt = self._try(src, ctx, target, deadline)
+                if attempt.info is not None:
+                    return attempt.info
+        last = self._last
         if self.retryable and ctx.in_ecs:
             statuses = {self._errors[k].status for k in self.retryable}
             # Every source answered 404: the agent is up and does not know us.

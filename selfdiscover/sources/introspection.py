@@ -12,7 +12,7 @@ import time
 
 from .._errors import SelfdiscoverError
 from .._files import read_bounded
-from .._model import TaskInfo
+from .._model import SourceLabel, TaskInfo
 from ._agent import AgentClient, docker_id_path, parse_task
 from ._ladder import Context
 from ._timing import Retry
@@ -41,6 +41,8 @@ def parse_default_gateway(route_text: str) -> str | None:
 
 
 class _Introspection:
+    name = ""
+
     def fetch(self, ctx: Context, target: str, deadline: float) -> TaskInfo:
         docker_id = ctx.identity.container_id
         assert docker_id
@@ -77,7 +79,7 @@ class _Introspection:
             network_mode=container.network.mode if container else None,
             ipv4_addresses=container.network.ipv4 if container else (),
             ipv6_addresses=container.network.ipv6 if container else (),
-            source=f"introspection {target}",
+            source=SourceLabel(self.name, target, "introspection"),
         )
 
 

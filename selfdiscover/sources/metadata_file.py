@@ -9,7 +9,7 @@ import json
 
 from .._errors import AgentResponseError, RetryableError
 from .._files import read_bounded
-from .._model import TaskInfo, _fields
+from .._model import SourceLabel, TaskInfo, _fields
 from .._model._fields import task_identity, text_field
 from ._ladder import Context
 
@@ -61,4 +61,4 @@ class MetadataFile:
         text = read_bounded(target, _MAX_FILE)
         if text is None:
             raise RetryableError("metadata file cannot be read (yet)")
-        return parse_metadata_file(text, source=f"{self.name} {target}")
+        return parse_metadata_file(text, source=SourceLabel(self.name, target))

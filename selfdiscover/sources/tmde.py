@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._errors import AgentResponseError, RetryableError
-from .._model import TaskInfo, _fields
+from .._model import SourceLabel, TaskInfo, _fields
 from .._model._fields import task_identity, text_field
 from . import _http
 from ._ladder import Context
@@ -135,7 +135,7 @@ class _TMDE:
         return [uri.rstrip("/")]
 
     def fetch(self, ctx: Context, target: str, deadline: float) -> TaskInfo:
-        source = f"{self.name} {target}"
+        source = SourceLabel(self.name, target)
         own = ctx.identity.container_id
         tags = ctx.tags
         task = _get(ctx, target, "/taskWithTags" if tags else "/task", deadline)
