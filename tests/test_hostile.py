@@ -477,7 +477,7 @@ def test_fuzz_bytes_through_json_and_every_v1_parser() -> None:
     @given(body=bodies)
     def check(body: bytes) -> None:
         try:
-            obj = http_mod.Response(200, body, {}, 0.0).json()
+            obj = http_mod.Response(200, body, {}).json()
         except DiscoveryError as e:
             assert_one_line_error(e)
             tally(type(e).__name__)
@@ -506,7 +506,7 @@ def test_fuzz_classify_status_headers_body() -> None:
     @FUZZ
     @given(status=statuses, location=st.text(max_size=300), body=bodies, retry_nf=st.booleans())
     def check(status: int, location: str, body: bytes, retry_nf: bool) -> None:
-        resp = http_mod.Response(status, body, {"location": location}, 0.0)
+        resp = http_mod.Response(status, body, {"location": location})
         parse_or_error(lambda: classify(resp, what="container x", retry_not_found=retry_nf), tally)
 
     check()

@@ -35,7 +35,6 @@ class Response:
     status: int
     body: bytes
     headers: dict[str, str]
-    elapsed: float
 
     def json(self) -> Any:
         """Decode the body; a body that is not JSON is a protocol error."""
@@ -225,7 +224,7 @@ def get(
         else:
             r.close()  # a half-read or hostile connection is never reused
     headers = {k.lower(): v for k, v in r.headers.items()}
-    return Response(r.status, b"".join(chunks), headers, time.monotonic() - start)
+    return Response(r.status, b"".join(chunks), headers)
 
 
 def _read1(r: Any) -> bytes:

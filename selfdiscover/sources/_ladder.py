@@ -54,7 +54,6 @@ class Attempt(NamedTuple):
     source: str
     target: str
     elapsed: float
-    ok: bool
     detail: str
     info: TaskInfo | None = None
 
@@ -91,15 +90,15 @@ class Ladder:
         except ValueError as e:  # a malformed target: in a survey, one more failed source
             if not survey:
                 raise
-            attempt = Attempt(src.name, target, time.monotonic() - t0, False, str(e))
+            attempt = Attempt(src.name, target, time.monotonic() - t0, str(e))
         except DiscoveryError as e:
-            attempt = Attempt(src.name, target, time.monotonic() - t0, False, str(e))
+            attempt = Attempt(src.name, target, time.monotonic() - t0, str(e))
             if isinstance(e, RetryableError):
                 self.retryable.add((src.name, target))
                 self._errors[(src.name, target)] = e
             self._last = e
         else:
-            attempt = Attempt(src.name, target, time.monotonic() - t0, True, info.arn, info)
+            attempt = Attempt(src.name, target, time.monotonic() - t0, info.arn, info)
         self.attempts.append(attempt)
         return attempt
 
