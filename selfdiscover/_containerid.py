@@ -5,8 +5,10 @@ here. There is no standard interface for a container to learn its own ID
 (opencontainers/runtime-spec#1105), so we read what the runtimes leave behind in
 ``/proc/self/cgroup`` and ``/proc/self/mountinfo``. Most published detectors get
 this subtly wrong (last-64-characters cuts, sandbox IDs, host session numbers);
-the rules below follow ``container-id-anchors.md`` section 5 and prefer "no
-answer" to a wrong one, because a wrong ID names somebody else's task.
+the rules below take an ID only from a cgroup path or mount root that a runtime
+names as a container's, never from a pod sandbox, a conmon scope or a file
+Docker copies from the network-namespace owner, and prefer "no answer" to a
+wrong one, because a wrong ID names somebody else's task.
 
 Both files are treated as hostile input: reads are capped while reading (``/proc``
 reports size 0), nothing that is not a regular file is read (a FIFO must not

@@ -1,7 +1,8 @@
 """A local ECS agent emulator that answers from the containers Docker runs.
 
-The real agent labels every container it creates (``ecs-agent-contract.md``
-section 5.1). ``DockerAgent`` reads those labels through the Docker Engine API
+The real agent labels every container it creates, pause containers included,
+with ``com.amazonaws.ecs.{task-arn,container-name,task-definition-family,
+task-definition-version,cluster}``. ``DockerAgent`` reads those labels through the Docker Engine API
 (the ``docker`` package, ``pip install selfdiscover[docker]``) and serves the
 introspection API from them, so a container started with
 

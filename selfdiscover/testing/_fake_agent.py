@@ -2,8 +2,7 @@
 (TMDE v3/v4), each on its own real socket, as the agent serves them
 (introspection on :51678, TMDS on 127.0.0.1:51679).
 
-It follows the agent's source as ``ecs-agent-contract.md`` describes it
-(routes, the 12-character prefix rule, 400 on ambiguity and on both
+It follows the ECS agent's handlers (routes, the 12-character prefix rule, 400 on ambiguity and on both
 parameters, the empty-task 404 body, the catch-all document, Go's compact JSON,
 TMDS's token bucket and its ``X-Rate-Limit-*`` headers) and renders each task
 per network mode as the agent's handlers do: ``bridge`` containers carry
