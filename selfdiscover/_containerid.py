@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._files import read_capped
 
@@ -71,8 +71,7 @@ _NETNS_FILES = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"})
 _POD_SHARED_FILES = _NETNS_FILES | {"/run/.containerenv"}
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
     """The container ID plus how it was found, so ``doctor`` can explain a
     surprising answer instead of leaving the user to guess.
 

@@ -155,7 +155,27 @@ def _add_shim_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("exec", "write", "show", "agent", "fake-agent", "doctor", "emulate", "demo")
+
+
+class _Skipped:
+    """Stands in for the subparsers a run does not use: building all of them
+    costs every ``exec`` about a millisecond at container start."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Skipped]:
+        return lambda *args, **kwargs: self
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand, read ahead of argparse (top-level options take no values)."""
+    for arg in argv:
+        if arg == "--" or not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command``, only that subcommand's options are built."""
     parser = argparse.ArgumentParser(
         prog="selfdiscover",
         description="Find the Amazon ECS task this container belongs to.",
@@ -163,7 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"selfdiscover {__version__}")
     _add_verbosity(parser, sub=False)
-    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    class _Sub:
+        @staticmethod
+        def add_parser(name: str, **kw: Any) -> Any:
+            if command is None or name == command:
+                return subparsers.add_parser(name, **kw)
+            return _Skipped()
+
+    sub = _Sub()
 
     p = sub.add_parser(
         "exec",
@@ -296,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_command(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     verbosity = args.verbosity
     if verbosity is None:

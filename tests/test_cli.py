@@ -10,6 +10,7 @@ printing exactly what ``curl URL | python -m json.tool`` would.
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import json
 import os
@@ -808,3 +809,19 @@ def test_cli_dialects_are_the_envfile_dialects() -> None:
     from selfdiscover._outputs import _paths
 
     assert vars(cli)["DIALECTS"] is envfile.DIALECTS is _paths.DIALECTS
+
+
+def test_only_the_subcommand_in_use_is_built_and_parses_alike() -> None:
+    from selfdiscover import cli
+
+    full = cli.build_parser()
+    sub_actions = [a for a in full._actions if isinstance(a, argparse._SubParsersAction)]
+    assert tuple(sub_actions[0].choices) == cli.COMMANDS  # the read-ahead knows every command
+    argv = ["-v", "exec", "--required", "--env-file", "shell:/x/ecs.sh", "--tags", "--", "app", "-x"]
+    assert cli._command(argv) == "exec"
+    assert vars(cli.build_parser("exec").parse_args(argv)) == vars(full.parse_args(argv))
+    lazy = cli.build_parser("exec")
+    assert tuple(next(a for a in lazy._actions if isinstance(a, argparse._SubParsersAction)).choices) == (
+        "exec",
+    )
+    assert cli._command(["--version"]) is None and cli._command(["exce"]) is None

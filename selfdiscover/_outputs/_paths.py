@@ -19,7 +19,7 @@ import contextlib
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .._errors import EnvFileError
 
@@ -137,8 +137,7 @@ def _trusted_owners(proc_root: str) -> frozenset[int]:
 # --- reading the default file -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     path: str
     text: str
     mtime: float

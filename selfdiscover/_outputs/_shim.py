@@ -17,8 +17,8 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import FrameType
+from typing import NamedTuple
 
 # The default location's home is _envpaths; re-exported for the command line.
 from ._paths import default_env_paths, own_dir
@@ -63,11 +63,11 @@ def restore_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
-@dataclass
 class Diag:
     """Diagnostics go to stderr only; stdout belongs to the application."""
 
-    verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
+    def __init__(self, verbosity: int = 0) -> None:
+        self.verbosity = verbosity  # -1 quiet, 0 normal, 1+ verbose
 
     def warn(self, msg: str) -> None:
         if self.verbosity >= 0:
@@ -81,8 +81,7 @@ class Diag:
         sys.stderr.write(f"selfdiscover: error: {msg}\n")
 
 
-@dataclass
-class EnvTarget:
+class EnvTarget(NamedTuple):
     path: str
     dialect: str
     explicit: bool = True

@@ -17,8 +17,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import urllib3
@@ -30,8 +29,7 @@ DEFAULT_BODY_CAP = 4 * 1024 * 1024
 _CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
     status: int
     body: bytes
     headers: dict[str, str]
@@ -49,11 +47,13 @@ class Response:
             ) from None
 
 
-@dataclass
 class _Watch:
-    deadline: float
-    fired: bool = False
-    timer: threading.Timer | None = None
+    __slots__ = ("deadline", "fired", "timer")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self.timer: threading.Timer | None = None
 
 
 _watch: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar("_watch", default=None)
