@@ -144,15 +144,21 @@ PROBE = "import json, selfdiscover.logging as l; print(json.dumps(l.load()))"
 def in_planted_namespace(
     kind: str, command: list[str], env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
+    # A checkout under /tmp (CI's clean clone may be one) must stay visible over the
+    # private /tmp: it is held under the private /run while /tmp is replaced.
     script = (
         "set -e\n"
         "mount -t tmpfs -o size=16m selfdiscover-hermetic /run\n"
-        "mount -t tmpfs -o size=512m selfdiscover-hermetic /tmp\n" + PLANTS[kind] + 'exec "$@"\n'
+        'case "$SD_ROOT" in /tmp/*) mkdir /run/.sd-root; mount --bind "$SD_ROOT" /run/.sd-root;; esac\n'
+        "mount -t tmpfs -o size=512m selfdiscover-hermetic /tmp\n"
+        'case "$SD_ROOT" in /tmp/*) mkdir -p "$SD_ROOT"; mount --move /run/.sd-root "$SD_ROOT";; esac\n'
+        + PLANTS[kind]
+        + 'exec "$@"\n'
     )
     wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
     return subprocess.run(
         [*wrapper, *command],
-        env={**env, "FORGED": env_text("forged")},
+        env={**env, "FORGED": env_text("forged"), "SD_ROOT": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=600,

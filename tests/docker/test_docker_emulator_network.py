@@ -36,9 +36,7 @@ def emulator_image(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     shutil.copy2(dk.EXAMPLES / "emulator" / "Dockerfile", ctx / "Dockerfile")
     (ctx / "wheels").mkdir()
     shutil.copy2(wheel, ctx / "wheels" / wheel.name)
-    dk.docker(
-        "build", "-q", "--network", "none", "--label", f"{dk.LABEL}=1", "-t", IMAGE, str(ctx), timeout=600
-    )
+    dk.docker(*dk.BUILD, "--label", f"{dk.LABEL}=1", "-t", IMAGE, str(ctx), timeout=600)
     try:
         yield IMAGE
     finally:
