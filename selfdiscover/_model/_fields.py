@@ -10,8 +10,10 @@ wrong family is dropped, never reported as ours.
 
 from __future__ import annotations
 
+# The C module, not ``socket``: the parsers need two functions, and ``socket``
+# (selectors, enum classes) is a noticeable part of ``import selfdiscover``.
+import _socket
 import re
-import socket
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -117,14 +119,14 @@ def limits(obj: Mapping[str, Any], *, vcpu: bool, where: str) -> Limits:
     return Limits(round(cpu) or None if cpu else None, round(memory) or None if memory else None)
 
 
-def ip_address(value: object, family: socket.AddressFamily, key: str, *, where: str) -> str | None:
+def ip_address(value: object, family: int, key: str, *, where: str) -> str | None:
     """One address of the given family in canonical form, or ``None`` for a
     wildcard; anything else is an error (it would end up in a variable)."""
     text = clean_text(value, key, where=where)
     try:
-        canonical = socket.inet_ntop(family, socket.inet_pton(family, text))
+        canonical = _socket.inet_ntop(family, _socket.inet_pton(family, text))
     except (OSError, ValueError):
-        kind = "IPv4" if family == socket.AF_INET else "IPv6"
+        kind = "IPv4" if family == _socket.AF_INET else "IPv6"
         raise AgentResponseError(f"{where} {key!r} {text[:60]!r} is not an {kind} address") from None
     return None if canonical in _WILDCARDS else canonical
 
@@ -134,8 +136,8 @@ def _cidr(value: object, key: str, *, where: str) -> str | None:
         return None
     text = clean_text(value, key, where=where)
     addr, _, bits = text.partition("/")
-    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    limit = 128 if family == socket.AF_INET6 else 32
+    family = _socket.AF_INET6 if ":" in addr else _socket.AF_INET
+    limit = 128 if family == _socket.AF_INET6 else 32
     if not (bits.isascii() and bits.isdigit() and int(bits) <= limit):
         raise AgentResponseError(f"{where} {key!r} {text[:60]!r} is not a CIDR block")
     ip = ip_address(addr, family, key, where=where) or addr
@@ -166,7 +168,8 @@ def networks(obj: Mapping[str, Any], *, where: str) -> Network:
         m = text_field(net, "NetworkMode", where=w)
         if mode is None and m in _NETWORK_MODES:
             mode = m
-        for key, fam, out in (("IPv4Addresses", socket.AF_INET, v4), ("IPv6Addresses", socket.AF_INET6, v6)):
+        families = (("IPv4Addresses", _socket.AF_INET, v4), ("IPv6Addresses", _socket.AF_INET6, v6))
+        for key, fam, out in families:
             for addr in _list(net.get(key), key, where=w):
                 ip = ip_address(addr, fam, key, where=w)
                 if ip and ip not in out:
@@ -215,7 +218,7 @@ def ports(
         host_ip = None
         bind = text_field(p, host_ip_key, where=w)
         if bind:
-            fam = socket.AF_INET6 if ":" in bind else socket.AF_INET
+            fam = _socket.AF_INET6 if ":" in bind else _socket.AF_INET
             host_ip = ip_address(bind, fam, host_ip_key, where=w)
         mapping = PortMapping(container_port, proto, _port(p.get("HostPort"), "HostPort", where=w), host_ip)
         if not any(m[:3] == mapping[:3] and (m.host_ip or "") == (host_ip or "") for m in out):
@@ -247,4 +250,4 @@ def ipv4_field(obj: Mapping[str, Any], key: str, *, where: str) -> str | None:
     value = obj.get(key)
     if value is None or value == "":
         return None
-    return ip_address(value, socket.AF_INET, key, where=where)
+    return ip_address(value, _socket.AF_INET, key, where=where)
