@@ -339,7 +339,8 @@ def test_reset_mid_body_is_retried_then_reported(raw_server: tuple[str, list[byt
 
 
 def test_retry_cancels_watchdogs(tmp_path: Path) -> None:
-    # After many requests, no watchdog threads linger.
+    # After many requests, no watchdog threads linger (timers other tests left are not ours).
+    before = {t for t in threading.enumerate() if isinstance(t, threading.Timer)}
     with FakeAgent(behaviour=Behaviour()) as a:
         did = random_docker_id()
         a.add_container_task(did)
@@ -347,9 +348,10 @@ def test_retry_cancels_watchdogs(tmp_path: Path) -> None:
             discover(agent_url=a.url, docker_id=did, proc_root=str(tmp_path))
     # A cancelled watchdog ends at once; one left running waits out its 10 s deadline.
     until = time.monotonic() + 2
-    for t in [t for t in threading.enumerate() if isinstance(t, threading.Timer)]:
+    ours = [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t not in before]
+    for t in ours:
         t.join(max(0.0, until - time.monotonic()))
-    assert sum(isinstance(t, threading.Timer) and t.is_alive() for t in threading.enumerate()) == 0
+    assert sum(t.is_alive() for t in ours) == 0
 
 
 @pytest.mark.usefixtures("samples")

@@ -193,3 +193,33 @@ assert "tenacity" in sys.modules
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_try_the_deadline_cuts_short_does_not_hide_the_servers_answer() -> None:
+    """Every attempt answers 404 until the last, which the deadline cuts off mid-body:
+    the error reports the 404 the server kept giving, not "timed out"."""
+    clock = Clock(cost=0.01)
+    deadline = 1.0
+
+    def attempt() -> str:
+        clock.starts.append(clock.now)
+        if deadline - clock.now < 0.06:  # the last try: the watchdog fires at the deadline
+            clock.now = deadline
+            raise RetryableError("127.0.0.1:1: body still arriving at the deadline")
+        clock.now += clock.cost
+        raise RetryableError("agent has no container x (HTTP 404)", status=404)
+
+    with pytest.raises(RetryableError) as info:
+        call(attempt, deadline=deadline, retry=Retry(), clock=clock, sleep=clock.sleep)
+    assert info.value.status == 404 and "HTTP 404" in str(info.value)
+    assert deadline - clock.starts[-1] < 0.06  # the cut-short attempt did happen
+    # An error at the deadline with no earlier answer is reported as it is.
+    clock2 = Clock()
+    with pytest.raises(RetryableError, match="timed out"):
+        call(
+            lambda: (_ for _ in ()).throw(RetryableError("timed out")),
+            deadline=0.0,
+            retry=Retry(),
+            clock=clock2,
+            sleep=clock2.sleep,
+        )

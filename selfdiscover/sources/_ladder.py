@@ -16,6 +16,7 @@ from typing import NamedTuple, Protocol
 from .._containerid import Identity
 from .._errors import AgentUnavailableError, DiscoveryError, NotInECSError, RetryableError
 from .._model import TaskInfo
+from ._retry import prefer_answer
 from ._timing import Timeout
 
 
@@ -92,10 +93,12 @@ class Ladder:
                 raise
             attempt = Attempt(src.name, target, time.monotonic() - t0, str(e))
         except DiscoveryError as e:
-            attempt = Attempt(src.name, target, time.monotonic() - t0, str(e))
+            key = (src.name, target)
             if isinstance(e, RetryableError):
-                self.retryable.add((src.name, target))
-                self._errors[(src.name, target)] = e
+                e = prefer_answer(e, self._errors.get(key), time.monotonic(), deadline)
+                self.retryable.add(key)
+                self._errors[key] = e
+            attempt = Attempt(src.name, target, time.monotonic() - t0, str(e))
             self._last = e
         else:
             attempt = Attempt(src.name, target, time.monotonic() - t0, info.arn, info)

@@ -93,14 +93,19 @@ def _retry_after(
 
     replay: list[RetryableError] = [first]
     attempts = 0
+    previous = first
     last = float("inf")  # the number of the attempt a deadline-cut wait leads to
 
     def attempt() -> T:
-        nonlocal attempts
+        nonlocal attempts, previous
         attempts += 1
         if replay:
             raise replay.pop()  # attempt 1 ran before tenacity was imported
-        return fn()
+        try:
+            return fn()
+        except RetryableError as e:
+            previous = prefer_answer(e, previous, clock(), deadline)
+            raise previous from None
 
     def wait(retry_state: tenacity.RetryCallState) -> float:
         nonlocal last
@@ -140,6 +145,17 @@ def _retry_after(
     except RetryableError as last:
         raise _final(last, attempts) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def prefer_answer(
+    err: RetryableError, previous: RetryableError | None, now: float, deadline: float
+) -> RetryableError:
+    """The error to report for an attempt: when the deadline cut it short (a
+    transport error at or past the deadline), an earlier answer from the
+    server (404, 500, 429) says more about what is wrong than "timed out"."""
+    if previous is not None and previous.status is not None and err.status is None and now >= deadline:
+        return previous
+    return err
 
 
 def _final(err: RetryableError, attempts: int) -> RetryableError:
