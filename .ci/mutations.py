@@ -41,7 +41,7 @@ MUTATIONS = (
     Mutation(
         "watchdog",
         "the deadline watchdog in _http never starts, so only per-recv timeouts bound a response",
-        "selfdiscover/_http.py",
+        "selfdiscover/sources/_http.py",
         "            watch.timer.start()\n",
         "            pass\n",
         ("tests/test_agent.py", "tests/test_hostile.py", "-k", "drip or deadline or watchdog"),
@@ -49,7 +49,7 @@ MUTATIONS = (
     Mutation(
         "cancel",
         "a watchdog is never cancelled once the response is read: its thread outlives the request",
-        "selfdiscover/_http.py",
+        "selfdiscover/sources/_http.py",
         "        watch.timer.cancel()\n",
         "        pass\n",
         ("tests/test_agent.py", "-k", "watchdog"),
@@ -57,7 +57,7 @@ MUTATIONS = (
     Mutation(
         "trap",
         "trap_stop_signals() installs no handler",
-        "selfdiscover/_exec.py",
+        "selfdiscover/_outputs/_shim.py",
         "            signal.signal(sig, _die_on_signal)\n",
         "            pass\n",
         ("tests/test_exec.py", "-k", "signal or pid_1"),
@@ -65,7 +65,7 @@ MUTATIONS = (
     Mutation(
         "atomic",
         "write_atomic writes the file in place (unlink, then write) instead of renaming a temp file",
-        "selfdiscover/envfile.py",
+        "selfdiscover/_outputs/envfile.py",
         "        os.replace(tmp, target)\n",
         "        with contextlib.suppress(FileNotFoundError):\n"
         "            os.unlink(target)\n"
@@ -78,7 +78,7 @@ MUTATIONS = (
     Mutation(
         "nofollow",
         "the unchanged-file check follows a symlink at the target (no O_NOFOLLOW)",
-        "selfdiscover/envfile.py",
+        "selfdiscover/_outputs/envfile.py",
         "os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK",
         "os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK",
         ("tests/test_envfile.py", "tests/test_exec.py", "-k", "symlink"),
@@ -86,33 +86,42 @@ MUTATIONS = (
     Mutation(
         "follow",
         "write_atomic resolves a symlink at the target and writes through it",
-        "selfdiscover/envfile.py",
+        "selfdiscover/_outputs/envfile.py",
         "    target = os.fspath(path)\n",
         "    target = os.path.realpath(os.fspath(path))\n",
         ("tests/test_envfile.py", "tests/test_exec.py", "-k", "symlink"),
     ),
     Mutation(
+        "deadline-answer",
+        "a try the deadline cuts short replaces the server's answer (404, 500) with 'timed out'",
+        "selfdiscover/sources/_retry.py",
+        "    if previous is not None and previous.status is not None and err.status is None"
+        " and now >= deadline:\n",
+        "    if False:\n",
+        ("tests/test_retry_policy.py", "-k", "cuts_short"),
+    ),
+    Mutation(
         "own-dir",
         "the default directory check follows a planted symlink (stat, not lstat)",
-        "selfdiscover/_exec.py",
-        "    st = os.lstat(path)\n",
-        "    st = os.stat(path)\n",
+        "selfdiscover/_outputs/_paths.py",
+        "        st = os.lstat(path)\n",
+        "        st = os.stat(path)\n",
         ("tests/test_cli.py", "tests/test_exec.py", "-k", "default_env_file or planted"),
     ),
     Mutation(
         "own-dir-owner",
         "the default directory check accepts a directory another user owns",
-        "selfdiscover/_exec.py",
-        " or st.st_uid != os.geteuid()",
-        "",
+        "selfdiscover/_outputs/_paths.py",
+        "    if st.st_uid not in owners:\n",
+        "    if False:\n",
         ("tests/test_cli.py", "tests/test_exec.py", "-k", "default_env_file or planted"),
     ),
     Mutation(
         "own-dir-mode",
         "the default directory check accepts a directory others may write",
-        "selfdiscover/_exec.py",
-        " or st.st_mode & 0o022",
-        "",
+        "selfdiscover/_outputs/_paths.py",
+        "    if st.st_mode & 0o022:\n",
+        "    if False:\n",
         ("tests/test_cli.py", "tests/test_exec.py", "-k", "default_env_file or planted"),
     ),
 )
