@@ -63,6 +63,7 @@ def ecs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[SampleTMDE]
         if k.startswith(("ECS_", "SELFDISCOVER_", "AWS_", "OTEL_")):
             monkeypatch.delenv(k)
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the env-file fallback path: ours, empty
+    monkeypatch.setenv("SELFDISCOVER_RUN_DIR", str(tmp_path / "run"))  # and the /run default
     tmde = sample()
     _tags.set_identity(None)
     with tmde.agent:
@@ -290,6 +291,7 @@ def test_outside_ecs_empty_at_once_even_with_raise_on_error(
         if k.startswith(("ECS_", "SELFDISCOVER_", "AWS_", "OTEL_")):
             monkeypatch.delenv(k)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("SELFDISCOVER_RUN_DIR", str(tmp_path / "run"))
     proc = tmp_path / "proc" / "self"
     proc.mkdir(parents=True)
     (proc / "cgroup").write_text("0::/\n")  # cgroup v2, private namespace: no ID anywhere
