@@ -8,7 +8,6 @@ is retried until the deadline and then reported as the agent's fault.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from ._errors import (
     TaskNotFoundError,
 )
 from ._model import SourceLabel, TaskInfo, disagreements
+from ._record import replace
 from .sources import _retry
 from .sources._ladder import Context, Ladder, Source
 from .sources._timing import Retry, Timeout, flag
@@ -186,7 +186,7 @@ def complete_host_address(info: TaskInfo, ctx: Context, deadline: float) -> Task
         except DiscoveryError:
             host = None
         if host:
-            return dataclasses.replace(info, host_ipv4=host)
+            return replace(info, host_ipv4=host)
     from .sources import imds
 
     if not imds.enabled(env) or info.launch_type == "FARGATE":
@@ -194,8 +194,8 @@ def complete_host_address(info: TaskInfo, ctx: Context, deadline: float) -> Task
     try:
         host = imds.local_ipv4(env, ctx.timeout, deadline)
     except imds.IMDSError as e:
-        return dataclasses.replace(info, warnings=(*info.warnings, f"host address unknown: {e}"))
-    return dataclasses.replace(info, host_ipv4=host)
+        return replace(info, warnings=(*info.warnings, f"host address unknown: {e}"))
+    return replace(info, host_ipv4=host)
 
 
 def cross_check(info: TaskInfo, ladder: Ladder, ctx: Context, deadline: float) -> list[TaskInfo]:

@@ -5,6 +5,7 @@ plugin that costs nothing where it is not used."""
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import shutil
 import subprocess
@@ -201,3 +202,34 @@ def test_the_plugin_fixtures_work_give_way_and_can_be_left_out(
     left_out = nested_pytest(tmp_path, clean_env, "-p", "no:selfdiscover", "test_user.py")
     assert left_out.returncode != 0
     assert "fixture 'fake_agent' not found" in left_out.stdout
+
+
+# --- import cost ----------------------------------------------------------------------
+
+
+def test_import_selfdiscover_loads_nothing_until_a_name_is_used(clean_env: dict[str, str]) -> None:
+    """A logging setup or a plugin scan that only imports the package pays for
+    two tiny modules; each public name still resolves, to the same object as
+    its home module's."""
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import selfdiscover\n"
+        "print(sorted(set(sys.modules) - before))\n"
+        "import importlib\n"
+        "for name in selfdiscover.__all__:\n"
+        "    value = getattr(selfdiscover, name)\n"
+        "    where = selfdiscover._LAZY.get(name)\n"
+        "    home = importlib.import_module(where, 'selfdiscover') if where else selfdiscover\n"
+        "    assert getattr(home, name) is value, name\n"
+        "print(sorted(selfdiscover.__all__) == dir(selfdiscover))\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        env={**clean_env, "PYTHONPATH": os.pathsep.join(sys.path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["['selfdiscover', 'selfdiscover._version']", "True"]

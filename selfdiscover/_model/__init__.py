@@ -6,13 +6,12 @@ fixtures and fuzzed without a socket in sight.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .._record import field, record, record_fields
 from ._fields import PortMapping
 
 __all__ = [
@@ -35,7 +34,7 @@ _TASK_ID_RE = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{
 _CLUSTER_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 
-@dataclass(frozen=True)
+@record
 class TaskArn:
     """A parsed task ARN.
 
@@ -111,7 +110,7 @@ def disagreements(first: TaskInfo, other: TaskInfo) -> list[tuple[str, str, str]
     ]
 
 
-@dataclass(frozen=True)
+@record
 class TaskInfo:
     """What this process learned about the task it runs in.
 
@@ -205,7 +204,7 @@ class TaskInfo:
 
     def as_dict(self) -> dict[str, Any]:
         """All fields, derived ones included, as JSON-ready values."""
-        d: dict[str, Any] = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d: dict[str, Any] = {name: getattr(self, name) for name in record_fields(self)}
         d["ports"] = [p._asdict() for p in self.ports]
         d["ipv4_addresses"] = list(self.ipv4_addresses)
         d["ipv6_addresses"] = list(self.ipv6_addresses)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 from urllib.parse import quote
 
 from .._errors import AgentResponseError, AmbiguousIDError, RetryableError, TaskNotFoundError
 from .._model import _fields
 from .._model._fields import PortMapping, task_identity, text_field
+from .._record import field, record
 from . import _http, _retry
 from ._timing import Retry, Timeout
 
@@ -160,7 +160,7 @@ def classify(resp: _http.Response, *, what: str, retry_not_found: bool) -> Any:
     raise AgentResponseError(f"agent answered HTTP {s} for {what}")
 
 
-@dataclass
+@record(frozen=False)
 class AgentClient:
     """A client for the agent's introspection API.
 

@@ -8,7 +8,8 @@ selfdiscover`` stays cheap.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+
+from .._record import record
 
 DEFAULT_TOTAL = 10.0
 # Every limit is a bound: positive, finite and at most an hour.
@@ -46,7 +47,7 @@ def flag(value: str | None, default: bool) -> bool:
     return default
 
 
-@dataclass(frozen=True)
+@record
 class Timeout:
     """Limits in seconds. ``total`` is the one overall deadline for a discovery.
 
@@ -71,7 +72,7 @@ class Timeout:
         return cls(total=parse_seconds(raw, "SELFDISCOVER_TIMEOUT")) if raw else cls()
 
 
-@dataclass(frozen=True)
+@record
 class Retry:
     """Backoff shape: the first wait is at most ``initial`` seconds, each later
     one's bound doubles up to ``maximum``; waits are random below that bound

@@ -1,0 +1,244 @@
+"""Value classes with a dataclass's manners and almost none of its start-up.
+
+``import dataclasses`` brings ``inspect``, ``ast``, ``dis`` and ``tokenize``
+along, and each ``@dataclass`` writes and compiles half a dozen methods: for
+the classes the shim needs, a third of its own start-up. A ``record`` compiles
+one method, ``__init__`` (so its signature, defaults and error messages are a
+dataclass's), and shares one ``__eq__``, ``__hash__``, ``__repr__`` and frozen
+``__setattr__`` between all records.
+
+To ``dataclasses`` itself a record is a dataclass: ``is_dataclass()``,
+``fields()``, ``replace()`` and ``asdict()`` work, and assigning to a frozen
+field raises ``dataclasses.FrozenInstanceError``. The standard field objects
+are built the first time something asks for them, which is also the first
+time ``dataclasses`` is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**_: object) -> Callable[[_T], _T]:
+        """Only type checkers read it (``typing`` has it from 3.11 on)."""
+        return lambda f: f
+
+
+__all__ = ["field", "record", "record_fields", "replace"]
+
+_T = TypeVar("_T")
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+_MISSING: Any = _Missing()
+
+
+class _Factory:
+    """The default a signature shows for a field with a factory, as a dataclass's does."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY: Any = _Factory()
+
+
+class _Field:
+    """What ``field()`` declares, until ``record`` reads it."""
+
+    __slots__ = ("compare", "default", "default_factory", "hash")
+
+    def __init__(self, default: Any, default_factory: Any, compare: bool, hash: bool | None) -> None:
+        self.default, self.default_factory, self.compare, self.hash = default, default_factory, compare, hash
+
+
+def field(
+    *,
+    default: Any = _MISSING,
+    default_factory: Callable[[], Any] = _MISSING,
+    compare: bool = True,
+    hash: bool | None = None,
+) -> Any:
+    """``dataclasses.field`` for records: a default or a factory, and whether
+    the field takes part in ``==`` and in ``hash()``."""
+    if default is not _MISSING and default_factory is not _MISSING:
+        raise ValueError("cannot specify both default and default_factory")
+    return _Field(default, default_factory, compare, hash)
+
+
+class _Meta:
+    """One record class's fields, as ``record`` read them."""
+
+    __slots__ = ("annotations", "compared", "fields", "frozen", "hashed", "specs")
+
+    def __init__(self, annotations: dict[str, Any], specs: dict[str, _Field], frozen: bool) -> None:
+        self.annotations, self.specs, self.frozen = annotations, specs, frozen
+        self.fields = tuple(specs)
+        self.compared = tuple(n for n, s in specs.items() if s.compare)
+        self.hashed = tuple(n for n, s in specs.items() if (s.compare if s.hash is None else s.hash))
+
+
+def _meta(obj: object) -> _Meta:
+    meta: _Meta = type(obj).__record__  # type: ignore[attr-defined]
+    return meta
+
+
+def record_fields(obj: object) -> tuple[str, ...]:
+    """The field names of a record (or of its class), in declaration order."""
+    meta: _Meta = (obj if isinstance(obj, type) else type(obj)).__record__  # type: ignore[attr-defined]
+    return meta.fields
+
+
+def replace(obj: _T, /, **changes: Any) -> _T:
+    """A copy of a record with some fields changed, as ``dataclasses.replace``."""
+    values = {name: getattr(obj, name) for name in _meta(obj).fields}
+    values.update(changes)
+    return type(obj)(**values)
+
+
+def _repr(self: object) -> str:
+    body = ", ".join(f"{name}={getattr(self, name)!r}" for name in _meta(self).fields)
+    return f"{type(self).__qualname__}({body})"
+
+
+def _eq(self: object, other: object) -> Any:
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    names = _meta(self).compared
+    return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
+
+
+def _hash(self: object) -> int:
+    return hash(tuple(getattr(self, n) for n in _meta(self).hashed))
+
+
+def _frozen_error(name: str) -> Exception:
+    import dataclasses  # only on the way to an error
+
+    return dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+class _StandardFields:
+    """``__dataclass_fields__``, built from a real dataclass of the same shape
+    when first read, then cached on the class in place of this descriptor."""
+
+    def __get__(self, obj: object, cls: type) -> dict[str, Any]:
+        import dataclasses
+
+        meta: _Meta = cls.__record__  # type: ignore[attr-defined]
+        specs = []
+        for name, s in meta.specs.items():
+            std = dataclasses.field(
+                default=dataclasses.MISSING if s.default is _MISSING else s.default,
+                default_factory=dataclasses.MISSING if s.default_factory is _MISSING else s.default_factory,
+                compare=s.compare,
+                hash=s.hash,
+            )
+            specs.append((name, meta.annotations[name], std))
+        shadow = dataclasses.make_dataclass(cls.__name__, specs, frozen=meta.frozen)
+        fields: dict[str, Any] = getattr(shadow, "__dataclass_fields__")  # noqa: B009 - not in type's stub
+        type.__setattr__(cls, "__dataclass_fields__", fields)  # replaces this descriptor
+        return fields
+
+
+def _init_source(cls: type, meta: _Meta) -> tuple[str, dict[str, Any]]:
+    """The source of ``__init__`` and the names it refers to."""
+    scope: dict[str, Any] = {"_FACTORY": _FACTORY, "_set": object.__setattr__}
+    params, body, seen_default = [], [], False
+    for name, s in meta.specs.items():
+        value = name
+        if s.default_factory is not _MISSING:
+            scope[f"_factory_{name}"] = s.default_factory
+            params.append(f"{name}=_FACTORY")
+            value = f"_factory_{name}() if {name} is _FACTORY else {name}"
+        elif s.default is not _MISSING:
+            scope[f"_default_{name}"] = s.default
+            params.append(f"{name}=_default_{name}")
+        elif seen_default:
+            raise TypeError(f"non-default argument {name!r} follows default argument")
+        else:
+            params.append(name)
+        seen_default = seen_default or s.default is not _MISSING or s.default_factory is not _MISSING
+        body.append(f"    _set(self, {name!r}, {value})")
+    if hasattr(cls, "__post_init__"):
+        body.append("    self.__post_init__()")
+    source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["    pass"])
+    return source, scope
+
+
+def _build(cls: type[_T], frozen: bool) -> type[_T]:
+    if any(hasattr(base, "__record__") for base in cls.__mro__[1:]):
+        raise TypeError(f"{cls.__name__}: a record cannot inherit another record's fields")
+    annotations: dict[str, Any] = dict(cls.__annotations__)  # its own, on 3.10+
+    specs: dict[str, _Field] = {}
+    for name in annotations:
+        value = cls.__dict__.get(name, _MISSING)
+        spec = value if isinstance(value, _Field) else _Field(value, _MISSING, True, None)
+        specs[name] = spec
+        if isinstance(value, _Field):
+            if spec.default is _MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, spec.default)
+    meta = _Meta(annotations, specs, frozen)
+    source, scope = _init_source(cls, meta)
+    local: dict[str, Any] = {}
+    exec(source, scope, local)
+    init = local["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__annotations__ = {**annotations, "return": None}
+
+    def __setattr__(self: object, name: str, value: object) -> None:
+        if type(self) is cls or name in specs:
+            raise _frozen_error(name)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self: object, name: str) -> None:
+        if type(self) is cls or name in specs:
+            raise _frozen_error(name)
+        object.__delattr__(self, name)
+
+    __setattr__.__qualname__ = f"{cls.__qualname__}.__setattr__"
+    __delattr__.__qualname__ = f"{cls.__qualname__}.__delattr__"
+    methods: dict[str, Any] = {"__init__": init, "__repr__": _repr, "__eq__": _eq}
+    if frozen:
+        methods.update(__hash__=_hash, __setattr__=__setattr__, __delattr__=__delattr__)
+    else:
+        methods["__hash__"] = None  # mutable and compared by value: unhashable, as a dataclass
+    for name, value in methods.items():
+        # As with @dataclass, what the class defines itself wins (a bare
+        # __hash__ = None is what Python adds beside a class's own __eq__).
+        if cls.__dict__.get(name) is None:
+            setattr(cls, name, value)
+    always = {"__match_args__": meta.fields, "__record__": meta, "__dataclass_fields__": _StandardFields()}
+    for name, value in always.items():
+        setattr(cls, name, value)
+    return cls
+
+
+@overload
+def record(cls: type[_T], /) -> type[_T]: ...
+@overload
+def record(*, frozen: bool = True) -> Callable[[type[_T]], type[_T]]: ...
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def record(cls: type[_T] | None = None, /, *, frozen: bool = True) -> Any:
+    """``@dataclass(frozen=True)``, or ``@record(frozen=False)`` for a mutable
+    one; fields are the class's annotations, defaults its attributes."""
+    if cls is None:
+        return lambda c: _build(c, frozen)
+    return _build(cls, frozen)
