@@ -49,16 +49,18 @@ _MAX_PATH = 4096
 _MIN_PART = 28
 _MAX_PART = 256
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_TASK = re.compile(r"[0-9a-f]{32}-[0-9]{1,10}")  # ECS/Fargate: <task>-<digits>
-_GARDEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}")
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_POD_PART = re.compile(
+# Patterns as text: ``re`` compiles one on first use and caches it, so a start
+# that never needs a pattern never pays for it.
+_HEX64 = r"[0-9a-f]{64}"
+_TASK = r"[0-9a-f]{32}-[0-9]{1,10}"  # ECS/Fargate: <task>-<digits>
+_GARDEN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}"
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_POD_PART = (
     r"(?:kubepods[-a-z]*-)?pod"
     r"(?:[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32})"
     r"(?:\.slice)?"
 )
-_RUNTIME_DIR = re.compile(r"(?:[a-z0-9]+-)?containers")  # docker, overlay-, btrfs-, ...
+_RUNTIME_DIR = r"(?:[a-z0-9]+-)?containers"  # docker, overlay-, btrfs-, ...
 _ESCAPES = (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\"))
 
 # conmon is the runtime's monitor process, not the container, even though its
@@ -90,7 +92,7 @@ def normalize_container_id(value: str) -> str | None:
     """Accept only the ID forms the ECS agent knows, so a typo in the override
     fails here rather than as a confusing 404 from the agent."""
     value = value.strip().lower()
-    if _HEX64.fullmatch(value) or _TASK.fullmatch(value) or _GARDEN.fullmatch(value):
+    if re.fullmatch(_HEX64, value) or re.fullmatch(_TASK, value) or re.fullmatch(_GARDEN, value):
         return value
     return None
 
@@ -146,9 +148,9 @@ def _match_part(part: str) -> str | None:
     tail = core[-64:]
     # Any prefix ending in '-' or ':' covers docker-, crio-, libpod-,
     # cri-containerd- and the containerd "...slice:cri-containerd:<id>" form.
-    if _HEX64.fullmatch(tail) and (len(core) == 64 or core[-65] in "-:"):
+    if re.fullmatch(_HEX64, tail) and (len(core) == 64 or core[-65] in "-:"):
         return tail
-    if _TASK.fullmatch(part) or _GARDEN.fullmatch(part):
+    if re.fullmatch(_TASK, part) or re.fullmatch(_GARDEN, part):
         return part
     return None
 
@@ -174,8 +176,8 @@ def _scan_cgroup_path(path: str) -> tuple[str, str] | None:
         if (
             found is None
             and i > 0
-            and _UUID.fullmatch(low)
-            and _POD_PART.fullmatch(parts[i - 1].lower())
+            and re.fullmatch(_UUID, low)
+            and re.fullmatch(_POD_PART, parts[i - 1].lower())
             and any(p.startswith("kubepods") for p in parts[:i])
         ):
             found = low
@@ -231,9 +233,9 @@ def _runtime_dir_id(root: str) -> str | None:
         return None
     parts = root.split("/")
     for i in range(len(parts) - 1):
-        if _RUNTIME_DIR.fullmatch(parts[i]):
+        if re.fullmatch(_RUNTIME_DIR, parts[i]):
             candidate = parts[i + 1].lower()
-            if _HEX64.fullmatch(candidate):
+            if re.fullmatch(_HEX64, candidate):
                 return candidate
     return None
 

@@ -50,24 +50,30 @@ def ecs_evidence(environ: Mapping[str, str], proc_root: str = "/proc") -> list[s
     return reasons
 
 
-SOURCE_NAMES = ("agent-url", "tmde-v4", "tmde-v3", "metadata-file", "agent-localhost", "agent-gateway")
+# Each source by name, in the default order: the module under sources/ and the
+# class. Only the modules of the sources asked for are imported.
+_SOURCES = {
+    "agent-url": ("introspection", "ExplicitURL"),
+    "tmde-v4": ("tmde", "V4"),
+    "tmde-v3": ("tmde", "V3"),
+    "metadata-file": ("metadata_file", "MetadataFile"),
+    "agent-localhost": ("introspection", "Localhost"),
+    "agent-gateway": ("introspection", "Gateway"),
+}
+SOURCE_NAMES = tuple(_SOURCES)
 
 
 def _make_sources(names: Sequence[str]) -> list[Source]:
-    from .sources import introspection, metadata_file, tmde
+    from importlib import import_module
 
-    table: dict[str, Source] = {
-        "agent-url": introspection.ExplicitURL(),
-        "tmde-v4": tmde.V4(),
-        "tmde-v3": tmde.V3(),
-        "metadata-file": metadata_file.MetadataFile(),
-        "agent-localhost": introspection.Localhost(),
-        "agent-gateway": introspection.Gateway(),
-    }
-    unknown = [n for n in names if n not in table]
+    unknown = [n for n in names if n not in _SOURCES]
     if unknown:
         raise ValueError(f"unknown source {unknown[0]!r}; choose from {', '.join(SOURCE_NAMES)}")
-    return [table[n] for n in names]
+    made: list[Source] = []
+    for name in names:
+        module, cls = _SOURCES[name]
+        made.append(getattr(import_module(f".sources.{module}", __package__), cls)())
+    return made
 
 
 def source_order(environ: Mapping[str, str], sources: Sequence[str] | None = None) -> list[str]:
@@ -187,9 +193,11 @@ def complete_host_address(info: TaskInfo, ctx: Context, deadline: float) -> Task
             host = None
         if host:
             return replace(info, host_ipv4=host)
+    if info.launch_type == "FARGATE" or not env.get("SELFDISCOVER_IMDS"):
+        return info  # Fargate has no IMDS; unset is off, without importing the client
     from .sources import imds
 
-    if not imds.enabled(env) or info.launch_type == "FARGATE":
+    if not imds.enabled(env):
         return info
     try:
         host = imds.local_ipv4(env, ctx.timeout, deadline)

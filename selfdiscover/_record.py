@@ -3,9 +3,10 @@
 ``import dataclasses`` brings ``inspect``, ``ast``, ``dis`` and ``tokenize``
 along, and each ``@dataclass`` writes and compiles half a dozen methods: for
 the classes the shim needs, a third of its own start-up. A ``record`` compiles
-one method, ``__init__`` (so its signature, defaults and error messages are a
-dataclass's), and shares one ``__eq__``, ``__hash__``, ``__repr__`` and frozen
-``__setattr__`` between all records.
+only the signature of its ``__init__`` (so Python binds the arguments, with a
+dataclass's defaults and error messages) and shares one ``__init__`` body,
+``__eq__``, ``__hash__``, ``__repr__`` and frozen ``__setattr__`` between all
+records.
 
 To ``dataclasses`` itself a record is a dataclass: ``is_dataclass()``,
 ``fields()``, ``replace()`` and ``asdict()`` work, and assigning to a frozen
@@ -81,13 +82,14 @@ def field(
 class _Meta:
     """One record class's fields, as ``record`` read them."""
 
-    __slots__ = ("annotations", "compared", "fields", "frozen", "hashed", "specs")
+    __slots__ = ("annotations", "compared", "fields", "frozen", "hashed", "post_init", "specs")
 
     def __init__(self, annotations: dict[str, Any], specs: dict[str, _Field], frozen: bool) -> None:
         self.annotations, self.specs, self.frozen = annotations, specs, frozen
         self.fields = tuple(specs)
         self.compared = tuple(n for n, s in specs.items() if s.compare)
         self.hashed = tuple(n for n, s in specs.items() if (s.compare if s.hash is None else s.hash))
+        self.post_init = False
 
 
 def _meta(obj: object) -> _Meta:
@@ -153,29 +155,37 @@ class _StandardFields:
         return fields
 
 
-def _init_source(cls: type, meta: _Meta) -> tuple[str, dict[str, Any]]:
-    """The source of ``__init__`` and the names it refers to."""
-    scope: dict[str, Any] = {"_FACTORY": _FACTORY, "_set": object.__setattr__}
-    params, body, seen_default = [], [], False
+def _fill(meta: _Meta, self: object, values: tuple[Any, ...]) -> None:
+    """The body of every record's ``__init__``: shared, so each class compiles
+    only a signature."""
+    for name, value in zip(meta.fields, values):
+        object.__setattr__(self, name, meta.specs[name].default_factory() if value is _FACTORY else value)
+    if meta.post_init:
+        self.__post_init__()  # type: ignore[attr-defined]
+
+
+def _make_init(cls: type, meta: _Meta) -> Callable[..., None]:
+    """``__init__`` with the fields as parameters: Python itself then binds the
+    arguments, with its own error messages, and ``inspect`` shows the fields."""
+    params, defaults = [], []
     for name, s in meta.specs.items():
-        value = name
         if s.default_factory is not _MISSING:
-            scope[f"_factory_{name}"] = s.default_factory
-            params.append(f"{name}=_FACTORY")
-            value = f"_factory_{name}() if {name} is _FACTORY else {name}"
+            defaults.append(_FACTORY)
         elif s.default is not _MISSING:
-            scope[f"_default_{name}"] = s.default
-            params.append(f"{name}=_default_{name}")
-        elif seen_default:
+            defaults.append(s.default)
+        elif defaults:
             raise TypeError(f"non-default argument {name!r} follows default argument")
-        else:
-            params.append(name)
-        seen_default = seen_default or s.default is not _MISSING or s.default_factory is not _MISSING
-        body.append(f"    _set(self, {name!r}, {value})")
-    if hasattr(cls, "__post_init__"):
-        body.append("    self.__post_init__()")
-    source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["    pass"])
-    return source, scope
+        params.append(f"{name}=None" if defaults else name)  # the real defaults are set below
+    names = "".join(f"{name}, " for name in meta.fields)
+    source = f"def __init__(self, {', '.join(params)}):\n    _fill(_meta, self, ({names}))"
+    scope: dict[str, Any] = {"_fill": _fill, "_meta": meta}
+    exec(source, scope)  # text built from the class's own field names (identifiers)
+    init: Callable[..., None] = scope["__init__"]
+    init.__defaults__ = tuple(defaults) or None
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__annotations__ = {**meta.annotations, "return": None}
+    return init
 
 
 def _build(cls: type[_T], frozen: bool) -> type[_T]:
@@ -193,13 +203,8 @@ def _build(cls: type[_T], frozen: bool) -> type[_T]:
             else:
                 setattr(cls, name, spec.default)
     meta = _Meta(annotations, specs, frozen)
-    source, scope = _init_source(cls, meta)
-    local: dict[str, Any] = {}
-    exec(source, scope, local)
-    init = local["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
-    init.__annotations__ = {**annotations, "return": None}
+    meta.post_init = hasattr(cls, "__post_init__")
+    init = _make_init(cls, meta)
 
     def __setattr__(self: object, name: str, value: object) -> None:
         if type(self) is cls or name in specs:

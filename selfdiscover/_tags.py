@@ -147,7 +147,6 @@ def current() -> dict[str, str]:
     return _identity or {}
 
 
-
 def tags(style: str = "flat", identity: Mapping[str, str] | None = None) -> dict[str, object]:
     """The identity as log keys in one style. Every key is always present."""
     v = dict(current() if identity is None else identity)

@@ -25,13 +25,14 @@ __all__ = [
 ]
 
 # Partition, region and account are tightly shaped; the resource part is what
-# varies between the old and new ARN formats.
-_ARN_RE = re.compile(
+# varies between the old and new ARN formats. Patterns as text: ``re`` compiles
+# one on first use and caches it.
+_ARN_RE = (
     r"arn:(?P<partition>aws[a-z-]{0,20}):ecs:(?P<region>[a-z0-9-]{1,32}):"
     r"(?P<account>[0-9]{12}):task/(?P<rest>[A-Za-z0-9_/-]{1,400})"
 )
-_TASK_ID_RE = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
-_CLUSTER_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_TASK_ID_RE = r"[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+_CLUSTER_RE = r"[A-Za-z0-9_-]{1,255}"
 
 
 @record
@@ -55,7 +56,7 @@ def parse_task_arn(arn: str) -> TaskArn | None:
     A value that does not parse is not an error by itself: the ARN is still
     reported as the agent sent it, only the derived fields stay empty.
     """
-    m = _ARN_RE.fullmatch(arn)
+    m = re.fullmatch(_ARN_RE, arn)
     if m is None:
         return None
     parts = m.group("rest").split("/")
@@ -63,11 +64,11 @@ def parse_task_arn(arn: str) -> TaskArn | None:
         cluster, task_id = None, parts[0]
     elif len(parts) == 2:
         cluster, task_id = parts
-        if not _CLUSTER_RE.fullmatch(cluster):
+        if not re.fullmatch(_CLUSTER_RE, cluster):
             return None
     else:
         return None
-    if not _TASK_ID_RE.fullmatch(task_id):
+    if not re.fullmatch(_TASK_ID_RE, task_id):
         return None
     return TaskArn(m.group("partition"), m.group("region"), m.group("account"), task_id, cluster)
 

@@ -19,9 +19,11 @@ from typing import Any, NamedTuple
 
 from .._errors import AgentResponseError
 
-_FAMILY_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
-_REVISION_RE = re.compile(r"[0-9]{1,10}")
-_DNS_RE = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.?)*")
+# Patterns as text: ``re`` compiles one on first use and caches it, so a start
+# that never needs a pattern never pays for it.
+_FAMILY_RE = r"[A-Za-z0-9_-]{1,255}"
+_REVISION_RE = r"[0-9]{1,10}"
+_DNS_RE = r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.?)*"
 _MAX_STR = 2048
 # A task definition allows 10,000+ container ports with ranges; Docker labels
 # and tags are bounded by ECS (50 tags, labels within the 64 KiB definition).
@@ -68,9 +70,9 @@ def task_identity(obj: Mapping[str, Any], keys: tuple[str, str, str], *, where: 
     revision = text_field(obj, k_revision, required=True, where=where) or ""
     if not arn.startswith("arn:"):
         raise AgentResponseError(f"{where} {k_arn} {arn[:80]!r} is not an ARN")
-    if not _FAMILY_RE.fullmatch(family):
+    if not re.fullmatch(_FAMILY_RE, family):
         raise AgentResponseError(f"{where} {k_family} {family[:80]!r} is not a task definition family")
-    if not _REVISION_RE.fullmatch(revision):
+    if not re.fullmatch(_REVISION_RE, revision):
         raise AgentResponseError(f"{where} {k_revision} {revision[:80]!r} is not a revision number")
     return arn, family, revision
 
@@ -241,7 +243,7 @@ def string_map(value: object, key: str, *, where: str) -> dict[str, str]:
 
 def dns_name(obj: Mapping[str, Any], key: str, *, where: str) -> str | None:
     name = text_field(obj, key, where=where)
-    if name and not _DNS_RE.fullmatch(name):
+    if name and not re.fullmatch(_DNS_RE, name):
         raise AgentResponseError(f"{where} {key!r} {name[:60]!r} is not a DNS name")
     return name
 

@@ -14,11 +14,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 import sys
 from collections.abc import Mapping, Sequence
 from types import FrameType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import signal
+else:
+    # The C module behind ``signal``, which adds enum classes (a third of a
+    # millisecond at every start) that only change how a number prints.
+    import _signal as signal
 
 # The default location's home is _envpaths; re-exported for the command line.
 from ._paths import default_env_paths, own_dir

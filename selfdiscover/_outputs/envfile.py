@@ -73,8 +73,9 @@ if TYPE_CHECKING:
 __all__ = ["DIALECTS", "render", "write", "write_atomic"]
 
 
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Patterns as text: ``re`` compiles one on first use and caches it, so a start
+# that never needs a pattern never pays for it.
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 # docker's reader is a bufio.Scanner with the default 64 KiB token limit; the line
 # plus its LF must fit, so 65535 bytes of ``NAME=value`` is the most it accepts.
@@ -152,7 +153,7 @@ _LINE_WRITERS: dict[str, Callable[[str, str], str]] = {
 
 
 def _check(name: object, value: object, dialect: str) -> None:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not re.fullmatch(_NAME, name):
         shown = repr(name)
         raise EnvFileError(
             f"invalid variable name {shown}: names must match [A-Za-z_][A-Za-z0-9_]*",
