@@ -6,13 +6,15 @@ wins), so a Dockerfile can configure the shim with ``ENV`` alone.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+if TYPE_CHECKING:
+    import argparse
 
 from ._outputs._paths import DEFAULT_ENV_FILE, DIALECTS
 from ._outputs._shim import EX_DATAERR, EX_NOTECS, EX_UNAVAILABLE, EX_USAGE, Diag, EnvTarget
@@ -35,6 +37,8 @@ def _seconds(text: str) -> float:
     try:
         return parse_seconds(text, "SECONDS")
     except ValueError as e:
+        import argparse
+
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
@@ -46,7 +50,16 @@ def parse_env_file_spec(spec: str, default_dialect: str) -> EnvTarget:
     return EnvTarget(path, dialect or default_dialect)
 
 
-def _add_discovery_options(p: argparse.ArgumentParser) -> None:
+class _Options(Protocol):
+    """What the option declarations below call: an argparse parser, or the
+    plain reader's record of them."""
+
+    def add_argument(self, *flags: str, **kw: Any) -> Any: ...
+    def add_argument_group(self, title: str) -> Any: ...
+    def add_mutually_exclusive_group(self) -> Any: ...
+
+
+def _add_discovery_options(p: _Options) -> None:
     g = p.add_argument_group("discovery")
     g.add_argument(
         "--agent-url",
@@ -82,17 +95,16 @@ def _add_discovery_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_verbosity(p: argparse.ArgumentParser, *, sub: bool = True) -> None:
-    # On subcommands the default is SUPPRESS, so `selfdiscover -v exec` is not
-    # reset to None by the subparser.
-    default = argparse.SUPPRESS if sub else None
+def _add_verbosity(p: _Options, *, sub: bool = True) -> None:
+    # A subcommand's -q/-v have a dest of their own, so `selfdiscover -v exec`
+    # is not reset by the subparser's default; the later one wins (main()).
+    dest = "sub_verbosity" if sub else "verbosity"
     p.add_argument(
         "-q",
         "--quiet",
         action="store_const",
         const=-1,
-        dest="verbosity",
-        default=default,
+        dest=dest,
         help="only errors on stderr [SELFDISCOVER_QUIET=1]",
     )
     p.add_argument(
@@ -100,13 +112,12 @@ def _add_verbosity(p: argparse.ArgumentParser, *, sub: bool = True) -> None:
         "--verbose",
         action="store_const",
         const=1,
-        dest="verbosity",
-        default=default,
+        dest=dest,
         help="say what is being tried [SELFDISCOVER_VERBOSE=1]",
     )
 
 
-def _add_shim_options(p: argparse.ArgumentParser) -> None:
+def _add_shim_options(p: _Options) -> None:
     """What exec and write share: they differ only in what happens after the files."""
     _add_verbosity(p)
     _add_discovery_options(p)
@@ -156,6 +167,9 @@ def _add_shim_options(p: argparse.ArgumentParser) -> None:
 
 
 COMMANDS = ("exec", "write", "show", "agent", "fake-agent", "doctor", "emulate", "demo")
+# The commands of a container's start, read without argparse when plain
+# (_read_plainly), and the name of what takes the rest of the line: exec's CMD.
+_SHIM_COMMANDS: dict[str, str | None] = {"exec": "command", "write": None}
 
 
 class _Skipped:
@@ -174,8 +188,116 @@ def _command(argv: Sequence[str]) -> str | None:
     return None
 
 
+class _Declared:
+    """The options of one shim command as declared, for ``_read_plainly``."""
+
+    def __init__(self) -> None:
+        # Each flag: its option's first flag, dest, declaration and exclusive group (0: none).
+        self.flags: dict[str, tuple[str, str, dict[str, Any], int]] = {}
+        self.dests: dict[str, dict[str, Any]] = {}
+        self.positional: str | None = None
+        self._groups = 0
+
+    def add_argument(self, *flags: str, **kw: Any) -> None:
+        self.declare(flags, kw, 0)
+
+    def declare(self, flags: tuple[str, ...], kw: dict[str, Any], group: int) -> None:
+        # argparse's rule: the first long flag, without dashes, '-' as '_'.
+        dest = kw.get("dest") or next((f for f in flags if f.startswith("--")), flags[0])
+        dest = dest.lstrip("-").replace("-", "_")
+        self.dests[dest] = kw
+        for name in flags:
+            self.flags[name] = (flags[0], dest, kw, group)
+
+    def add_argument_group(self, title: str) -> _Declared:
+        return self
+
+    def add_mutually_exclusive_group(self) -> _Exclusive:
+        self._groups += 1
+        return _Exclusive(self, self._groups)
+
+
+class _Exclusive:
+    def __init__(self, declared: _Declared, group: int) -> None:
+        self.declared, self.group = declared, group
+
+    def add_argument(self, *flags: str, **kw: Any) -> None:
+        self.declared.declare(flags, kw, self.group)
+
+
+def _read_plainly(argv: Sequence[str]) -> argparse.Namespace | None:
+    """``exec``/``write`` options read the way argparse reads them, for the
+    plain command lines a container starts with; ``None`` for anything else
+    (help, abbreviations, combined flags, a bad value, a value that starts
+    with "-", options before the command), which argparse then parses or
+    explains."""
+    if not argv or argv[0] not in _SHIM_COMMANDS:
+        return None
+    declared = _Declared()
+    declared.positional = _SHIM_COMMANDS[argv[0]]
+    _add_shim_options(declared)
+    values: dict[str, Any] = {"verbosity": None, "cmd": argv[0]}  # the top level's
+    values.update((dest, kw.get("default")) for dest, kw in declared.dests.items())
+    given: dict[str, int] = {}  # the options on the line (first flag): their exclusive group
+    on_line: set[str] = set()  # and their dests
+    rest = list(argv[1:])
+    while rest:
+        token = rest.pop(0)
+        if token == "--" or not token.startswith("-"):
+            if declared.positional is None:
+                return None
+            values[declared.positional] = [token, *rest]  # argparse.REMAINDER keeps the "--"
+            break
+        flag, eq, text = token.partition("=")
+        if flag not in declared.flags:
+            return None
+        first, dest, kw, group = declared.flags[flag]
+        if group and any(g == group and f != first for f, g in given.items()):
+            return None  # argparse: not allowed with the other
+        given[first] = group
+        on_line.add(dest)
+        action = kw.get("action", "store")
+        if action in ("store_true", "store_const"):
+            if eq:
+                return None
+            values[dest] = True if action == "store_true" else kw["const"]
+            continue
+        if not eq:
+            if not rest:
+                return None
+            text = rest.pop(0)
+        if text.startswith("-"):
+            return None
+        try:
+            value = _value(text, kw)
+        except Exception:
+            return None
+        values[dest] = [*(values[dest] or []), value] if action == "append" else value
+    if declared.positional is not None:
+        values.setdefault(declared.positional, [])
+    for dest, kw in declared.dests.items():  # argparse converts a string default as if given
+        if "type" in kw and dest not in on_line and isinstance(values[dest], str):
+            try:
+                values[dest] = _value(values[dest], {"type": kw["type"]})
+            except Exception:
+                return None
+    import types
+
+    return cast("argparse.Namespace", types.SimpleNamespace(**values))
+
+
+def _value(text: str, kw: Mapping[str, Any]) -> Any:
+    """A value as argparse would store it; raises where argparse would refuse it."""
+    value = kw["type"](text) if "type" in kw else text
+    if "choices" in kw and value not in kw["choices"]:
+        raise ValueError(f"{value!r} is not a choice")
+    return value
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``command``, only that subcommand's options are built."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="selfdiscover",
         description="Find the Amazon ECS task this container belongs to.",
@@ -203,7 +325,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "init container instead.",
     )
     _add_shim_options(p)
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+    p.add_argument(_SHIM_COMMANDS["exec"], nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
     p = sub.add_parser(
         "write",
@@ -325,15 +447,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(_command(sys.argv[1:] if argv is None else argv))
-    args = parser.parse_args(argv)
-    verbosity = args.verbosity
+    line = sys.argv[1:] if argv is None else list(argv)
+    args = _read_plainly(line)
+    if args is None:
+        parser = build_parser(_command(line))
+        args = parser.parse_args(line)
+        if args.cmd is None:
+            parser.print_help(sys.stderr)
+            return EX_USAGE
+    verbosity = getattr(args, "sub_verbosity", None)
+    if verbosity is None:
+        verbosity = args.verbosity
     if verbosity is None:
         verbosity = -1 if _truthy(_env("QUIET")) else (1 if _truthy(_env("VERBOSE")) else 0)
     diag = Diag(verbosity)
-    if args.cmd is None:
-        parser.print_help(sys.stderr)
-        return EX_USAGE
     fmt = getattr(args, "format", None)
     if fmt is not None and fmt not in DIALECTS:  # argparse does not check defaults from the environment
         diag.error(f"SELFDISCOVER_FORMAT must be one of {', '.join(DIALECTS)}, got {fmt!r}")
