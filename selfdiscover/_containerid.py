@@ -20,9 +20,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import NamedTuple
 
 from ._files import read_capped
+from ._record import record
 
 __all__ = [
     "OVERRIDE_ENV",
@@ -73,7 +73,8 @@ _NETNS_FILES = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"})
 _POD_SHARED_FILES = _NETNS_FILES | {"/run/.containerenv"}
 
 
-class Identity(NamedTuple):
+@record
+class Identity:
     """The container ID plus how it was found, so ``doctor`` can explain a
     surprising answer instead of leaving the user to guess.
 

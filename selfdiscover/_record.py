@@ -17,7 +17,7 @@ time ``dataclasses`` is imported.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
@@ -82,7 +82,17 @@ def field(
 class _Meta:
     """One record class's fields, as ``record`` read them."""
 
-    __slots__ = ("annotations", "compared", "fields", "frozen", "hashed", "post_init", "specs")
+    __slots__ = (
+        "annotations",
+        "compared",
+        "fields",
+        "frozen",
+        "hashed",
+        "post_init",
+        "required",
+        "specs",
+        "where",
+    )
 
     def __init__(self, annotations: dict[str, Any], specs: dict[str, _Field], frozen: bool) -> None:
         self.annotations, self.specs, self.frozen = annotations, specs, frozen
@@ -90,6 +100,29 @@ class _Meta:
         self.compared = tuple(n for n, s in specs.items() if s.compare)
         self.hashed = tuple(n for n, s in specs.items() if (s.compare if s.hash is None else s.hash))
         self.post_init = False
+        self.where = "__init__()"
+        required = [n for n, s in specs.items() if s.default is _MISSING and s.default_factory is _MISSING]
+        if tuple(required) != self.fields[: len(required)]:
+            late = next(n for n in required if self.fields.index(n) >= len(required))
+            raise TypeError(f"non-default argument {late!r} follows default argument")
+        self.required = len(required)
+
+    def too_many(self, given: int) -> str:
+        """CPython's words for too many positional arguments (``self`` counted)."""
+        most = len(self.fields) + 1
+        if self.required + 1 < most:
+            takes, plural = f"from {self.required + 1} to {most}", "s"
+        else:
+            takes, plural = str(most), "s" if most != 1 else ""
+        return f"{self.where} takes {takes} positional argument{plural} but {given + 1} were given"
+
+    def missing(self, values: Mapping[str, Any]) -> str:
+        """CPython's words for missing required arguments."""
+        names = [f"'{n}'" for n in self.fields[: self.required] if n not in values]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + ("," if len(names) > 2 else "")
+        listed = listed if len(names) == 1 else f"{listed} and {names[-1]}"
+        plural = "s" if len(names) > 1 else ""
+        return f"{self.where} missing {len(names)} required positional argument{plural}: {listed}"
 
 
 def _meta(obj: object) -> _Meta:
@@ -155,37 +188,54 @@ class _StandardFields:
         return fields
 
 
-def _fill(meta: _Meta, self: object, values: tuple[Any, ...]) -> None:
-    """The body of every record's ``__init__``: shared, so each class compiles
-    only a signature."""
-    for name, value in zip(meta.fields, values):
-        object.__setattr__(self, name, meta.specs[name].default_factory() if value is _FACTORY else value)
+def _init(self: object, /, *args: Any, **kwargs: Any) -> None:
+    """Every record's ``__init__``: binds the arguments by Python's rules, with
+    Python's messages, so no class needs code of its own compiled."""
+    meta = _meta(self)
+    fields, specs = meta.fields, meta.specs
+    if len(args) > len(fields):
+        raise TypeError(meta.too_many(len(args)))
+    values = dict(zip(fields, args))
+    for name, value in kwargs.items():
+        if name not in specs:
+            raise TypeError(f"{meta.where} got an unexpected keyword argument '{name}'")
+        if name in values:
+            raise TypeError(f"{meta.where} got multiple values for argument '{name}'")
+        values[name] = value
+    for name in fields:
+        if name not in values:
+            s = specs[name]
+            if s.default_factory is not _MISSING:
+                values[name] = s.default_factory()
+            elif s.default is not _MISSING:
+                values[name] = s.default
+            else:
+                raise TypeError(meta.missing(values))
+        object.__setattr__(self, name, values[name])
     if meta.post_init:
         self.__post_init__()  # type: ignore[attr-defined]
 
 
-def _make_init(cls: type, meta: _Meta) -> Callable[..., None]:
-    """``__init__`` with the fields as parameters: Python itself then binds the
-    arguments, with its own error messages, and ``inspect`` shows the fields."""
-    params, defaults = [], []
-    for name, s in meta.specs.items():
-        if s.default_factory is not _MISSING:
-            defaults.append(_FACTORY)
-        elif s.default is not _MISSING:
-            defaults.append(s.default)
-        elif defaults:
-            raise TypeError(f"non-default argument {name!r} follows default argument")
-        params.append(f"{name}=None" if defaults else name)  # the real defaults are set below
-    names = "".join(f"{name}, " for name in meta.fields)
-    source = f"def __init__(self, {', '.join(params)}):\n    _fill(_meta, self, ({names}))"
-    scope: dict[str, Any] = {"_fill": _fill, "_meta": meta}
-    exec(source, scope)  # text built from the class's own field names (identifiers)
-    init: Callable[..., None] = scope["__init__"]
-    init.__defaults__ = tuple(defaults) or None
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
-    init.__annotations__ = {**meta.annotations, "return": None}
-    return init
+class _Signature:
+    """``inspect.signature()`` of a record's class: its fields as parameters,
+    built when asked (``inspect`` is imported then, not at start-up)."""
+
+    def __get__(self, obj: object, cls: type) -> Any:
+        import inspect
+
+        meta: _Meta = cls.__record__  # type: ignore[attr-defined]
+        params = []
+        for name, s in meta.specs.items():
+            default = _FACTORY if s.default_factory is not _MISSING else s.default
+            params.append(
+                inspect.Parameter(
+                    name,
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    default=inspect.Parameter.empty if default is _MISSING else default,
+                    annotation=meta.annotations[name],
+                )
+            )
+        return inspect.Signature(params, return_annotation=None)
 
 
 def _build(cls: type[_T], frozen: bool) -> type[_T]:
@@ -204,7 +254,7 @@ def _build(cls: type[_T], frozen: bool) -> type[_T]:
                 setattr(cls, name, spec.default)
     meta = _Meta(annotations, specs, frozen)
     meta.post_init = hasattr(cls, "__post_init__")
-    init = _make_init(cls, meta)
+    meta.where = f"{cls.__qualname__}.__init__()"
 
     def __setattr__(self: object, name: str, value: object) -> None:
         if type(self) is cls or name in specs:
@@ -218,7 +268,7 @@ def _build(cls: type[_T], frozen: bool) -> type[_T]:
 
     __setattr__.__qualname__ = f"{cls.__qualname__}.__setattr__"
     __delattr__.__qualname__ = f"{cls.__qualname__}.__delattr__"
-    methods: dict[str, Any] = {"__init__": init, "__repr__": _repr, "__eq__": _eq}
+    methods: dict[str, Any] = {"__init__": _init, "__repr__": _repr, "__eq__": _eq}
     if frozen:
         methods.update(__hash__=_hash, __setattr__=__setattr__, __delattr__=__delattr__)
     else:
@@ -228,7 +278,12 @@ def _build(cls: type[_T], frozen: bool) -> type[_T]:
         # __hash__ = None is what Python adds beside a class's own __eq__).
         if cls.__dict__.get(name) is None:
             setattr(cls, name, value)
-    always = {"__match_args__": meta.fields, "__record__": meta, "__dataclass_fields__": _StandardFields()}
+    always = {
+        "__match_args__": meta.fields,
+        "__record__": meta,
+        "__dataclass_fields__": _StandardFields(),
+        "__signature__": _Signature(),
+    }
     for name, value in always.items():
         setattr(cls, name, value)
     return cls

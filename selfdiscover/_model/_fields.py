@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .._errors import AgentResponseError
+from .._record import record
 
 # Patterns as text: ``re`` compiles one on first use and caches it, so a start
 # that never needs a pattern never pays for it.
@@ -105,7 +106,8 @@ def _list(value: object, key: str, *, where: str) -> list[Any]:
     return value
 
 
-class Limits(NamedTuple):
+@record
+class Limits:
     cpu: int | None  # CPU units, 1024 = one vCPU
     memory: int | None  # MiB
 
@@ -146,7 +148,8 @@ def _cidr(value: object, key: str, *, where: str) -> str | None:
     return f"{ip}/{int(bits)}"
 
 
-class Network(NamedTuple):
+@record
+class Network:
     mode: str | None = None
     ipv4: tuple[str, ...] = ()
     ipv6: tuple[str, ...] = ()

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import signal
@@ -27,6 +27,7 @@ else:
     import _signal as signal
 
 # The default location's home is _envpaths; re-exported for the command line.
+from .._record import record
 from ._paths import default_env_paths, own_dir
 
 EX_USAGE = 2
@@ -87,7 +88,8 @@ class Diag:
         sys.stderr.write(f"selfdiscover: error: {msg}\n")
 
 
-class EnvTarget(NamedTuple):
+@record
+class EnvTarget:
     path: str
     dialect: str
     explicit: bool = True

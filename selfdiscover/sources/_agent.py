@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 from urllib.parse import quote
 
 from .._errors import AgentResponseError, AmbiguousIDError, RetryableError, TaskNotFoundError
@@ -23,7 +23,8 @@ from ._timing import Retry, Timeout
 DEFAULT_AGENT_URL = "http://localhost:51678"
 
 
-class AgentContainer(NamedTuple):
+@record
+class AgentContainer:
     docker_id: str
     docker_name: str
     name: str
@@ -33,7 +34,8 @@ class AgentContainer(NamedTuple):
     network: _fields.Network = _fields.NO_NETWORK
 
 
-class AgentTask(NamedTuple):
+@record
+class AgentTask:
     arn: str
     family: str
     version: str
@@ -50,7 +52,8 @@ class AgentTask(NamedTuple):
         return None
 
 
-class AgentMetadata(NamedTuple):
+@record
+class AgentMetadata:
     cluster: str | None
     container_instance_arn: str | None
     version: str | None

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from .._containerid import Identity
 from .._errors import AgentUnavailableError, DiscoveryError, NotInECSError, RetryableError
 from .._model import TaskInfo
+from .._record import record
 from ._retry import prefer_answer
 from ._timing import Timeout
 
@@ -49,7 +50,8 @@ class Context:
         self.tags = tags
 
 
-class Attempt(NamedTuple):
+@record
+class Attempt:
     """One try of one source, for ``doctor`` and error messages."""
 
     source: str
