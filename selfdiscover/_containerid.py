@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ._files import read_capped
 from ._record import record
@@ -49,18 +49,35 @@ _MAX_PATH = 4096
 _MIN_PART = 28
 _MAX_PART = 256
 
-# Patterns as text: ``re`` compiles one on first use and caches it, so a start
-# that never needs a pattern never pays for it.
-_HEX64 = r"[0-9a-f]{64}"
-_TASK = r"[0-9a-f]{32}-[0-9]{1,10}"  # ECS/Fargate: <task>-<digits>
-_GARDEN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}"
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_POD_PART = (
+
+class _Pattern:
+    """A pattern compiled on first use, then kept: a start that reads its ID
+    from the override never compiles these, and the parsers call them in loops
+    over hostile input, where even ``re``'s cache lookup would add up."""
+
+    __slots__ = ("_text", "fullmatch")
+    fullmatch: Callable[[str], re.Match[str] | None]
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+
+    def __getattr__(self, name: str) -> Callable[[str], re.Match[str] | None]:  # until the slot is set
+        if name != "fullmatch":
+            raise AttributeError(name)
+        self.fullmatch = re.compile(self._text).fullmatch
+        return self.fullmatch
+
+
+_HEX64 = _Pattern(r"[0-9a-f]{64}")
+_TASK = _Pattern(r"[0-9a-f]{32}-[0-9]{1,10}")  # ECS/Fargate: <task>-<digits>
+_GARDEN = _Pattern(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}")
+_UUID = _Pattern(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_POD_PART = _Pattern(
     r"(?:kubepods[-a-z]*-)?pod"
     r"(?:[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32})"
     r"(?:\.slice)?"
 )
-_RUNTIME_DIR = r"(?:[a-z0-9]+-)?containers"  # docker, overlay-, btrfs-, ...
+_RUNTIME_DIR = _Pattern(r"(?:[a-z0-9]+-)?containers")  # docker, overlay-, btrfs-, ...
 _ESCAPES = (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\"))
 
 # conmon is the runtime's monitor process, not the container, even though its
@@ -93,7 +110,7 @@ def normalize_container_id(value: str) -> str | None:
     """Accept only the ID forms the ECS agent knows, so a typo in the override
     fails here rather than as a confusing 404 from the agent."""
     value = value.strip().lower()
-    if re.fullmatch(_HEX64, value) or re.fullmatch(_TASK, value) or re.fullmatch(_GARDEN, value):
+    if _HEX64.fullmatch(value) or _TASK.fullmatch(value) or _GARDEN.fullmatch(value):
         return value
     return None
 
@@ -149,9 +166,9 @@ def _match_part(part: str) -> str | None:
     tail = core[-64:]
     # Any prefix ending in '-' or ':' covers docker-, crio-, libpod-,
     # cri-containerd- and the containerd "...slice:cri-containerd:<id>" form.
-    if re.fullmatch(_HEX64, tail) and (len(core) == 64 or core[-65] in "-:"):
+    if _HEX64.fullmatch(tail) and (len(core) == 64 or core[-65] in "-:"):
         return tail
-    if re.fullmatch(_TASK, part) or re.fullmatch(_GARDEN, part):
+    if _TASK.fullmatch(part) or _GARDEN.fullmatch(part):
         return part
     return None
 
@@ -177,8 +194,8 @@ def _scan_cgroup_path(path: str) -> tuple[str, str] | None:
         if (
             found is None
             and i > 0
-            and re.fullmatch(_UUID, low)
-            and re.fullmatch(_POD_PART, parts[i - 1].lower())
+            and _UUID.fullmatch(low)
+            and _POD_PART.fullmatch(parts[i - 1].lower())
             and any(p.startswith("kubepods") for p in parts[:i])
         ):
             found = low
@@ -234,9 +251,9 @@ def _runtime_dir_id(root: str) -> str | None:
         return None
     parts = root.split("/")
     for i in range(len(parts) - 1):
-        if re.fullmatch(_RUNTIME_DIR, parts[i]):
+        if _RUNTIME_DIR.fullmatch(parts[i]):
             candidate = parts[i + 1].lower()
-            if re.fullmatch(_HEX64, candidate):
+            if _HEX64.fullmatch(candidate):
                 return candidate
     return None
 

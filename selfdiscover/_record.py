@@ -17,6 +17,7 @@ time ``dataclasses`` is imported.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -159,33 +160,43 @@ def _hash(self: object) -> int:
     return hash(tuple(getattr(self, n) for n in _meta(self).hashed))
 
 
-def _frozen_error(name: str) -> Exception:
+def _frozen_error(verb: str, name: str) -> Exception:
     import dataclasses  # only on the way to an error
 
-    return dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+    return dataclasses.FrozenInstanceError(f"cannot {verb} field {name!r}")
 
 
-class _StandardFields:
-    """``__dataclass_fields__``, built from a real dataclass of the same shape
-    when first read, then cached on the class in place of this descriptor."""
+def _standard(cls: type, name: str) -> Any:
+    """``__dataclass_fields__`` or ``__dataclass_params__``, from a real
+    dataclass of the same shape, built when first read; both are then cached
+    on the class in place of the descriptors (pprint, pytest's assertion
+    diffs and ``@dataclass`` subclasses read them)."""
+    import dataclasses
 
-    def __get__(self, obj: object, cls: type) -> dict[str, Any]:
-        import dataclasses
+    meta: _Meta = cls.__record__  # type: ignore[attr-defined]
+    specs = []
+    for field_name, s in meta.specs.items():
+        std = dataclasses.field(
+            default=dataclasses.MISSING if s.default is _MISSING else s.default,
+            default_factory=dataclasses.MISSING if s.default_factory is _MISSING else s.default_factory,
+            compare=s.compare,
+            hash=s.hash,
+        )
+        specs.append((field_name, meta.annotations[field_name], std))
+    shadow = dataclasses.make_dataclass(cls.__name__, specs, frozen=meta.frozen)
+    for attr in ("__dataclass_fields__", "__dataclass_params__"):
+        type.__setattr__(cls, attr, getattr(shadow, attr))  # replaces the descriptor
+    return getattr(cls, name)
 
-        meta: _Meta = cls.__record__  # type: ignore[attr-defined]
-        specs = []
-        for name, s in meta.specs.items():
-            std = dataclasses.field(
-                default=dataclasses.MISSING if s.default is _MISSING else s.default,
-                default_factory=dataclasses.MISSING if s.default_factory is _MISSING else s.default_factory,
-                compare=s.compare,
-                hash=s.hash,
-            )
-            specs.append((name, meta.annotations[name], std))
-        shadow = dataclasses.make_dataclass(cls.__name__, specs, frozen=meta.frozen)
-        fields: dict[str, Any] = getattr(shadow, "__dataclass_fields__")  # noqa: B009 - not in type's stub
-        type.__setattr__(cls, "__dataclass_fields__", fields)  # replaces this descriptor
-        return fields
+
+class _Standard:
+    """A class attribute ``dataclasses`` reads, made on first use."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, cls: type) -> Any:
+        return _standard(cls, self.name)
 
 
 def _init(self: object, /, *args: Any, **kwargs: Any) -> None:
@@ -193,15 +204,15 @@ def _init(self: object, /, *args: Any, **kwargs: Any) -> None:
     Python's messages, so no class needs code of its own compiled."""
     meta = _meta(self)
     fields, specs = meta.fields, meta.specs
-    if len(args) > len(fields):
-        raise TypeError(meta.too_many(len(args)))
     values = dict(zip(fields, args))
-    for name, value in kwargs.items():
+    for name, value in kwargs.items():  # keywords first, as CPython checks them
         if name not in specs:
             raise TypeError(f"{meta.where} got an unexpected keyword argument '{name}'")
         if name in values:
             raise TypeError(f"{meta.where} got multiple values for argument '{name}'")
         values[name] = value
+    if len(args) > len(fields):
+        raise TypeError(meta.too_many(len(args)))
     for name in fields:
         if name not in values:
             s = specs[name]
@@ -258,17 +269,20 @@ def _build(cls: type[_T], frozen: bool) -> type[_T]:
 
     def __setattr__(self: object, name: str, value: object) -> None:
         if type(self) is cls or name in specs:
-            raise _frozen_error(name)
+            raise _frozen_error("assign to", name)
         object.__setattr__(self, name, value)
 
     def __delattr__(self: object, name: str) -> None:
         if type(self) is cls or name in specs:
-            raise _frozen_error(name)
+            raise _frozen_error("delete", name)
         object.__delattr__(self, name)
 
     __setattr__.__qualname__ = f"{cls.__qualname__}.__setattr__"
     __delattr__.__qualname__ = f"{cls.__qualname__}.__delattr__"
-    methods: dict[str, Any] = {"__init__": _init, "__repr__": _repr, "__eq__": _eq}
+    init = types.FunctionType(_init.__code__, _init.__globals__, "__init__", None, _init.__closure__)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"  # the shared code, under the class's name
+    init.__kwdefaults__ = None
+    methods: dict[str, Any] = {"__init__": init, "__repr__": _repr, "__eq__": _eq, "__replace__": replace}
     if frozen:
         methods.update(__hash__=_hash, __setattr__=__setattr__, __delattr__=__delattr__)
     else:
@@ -281,7 +295,8 @@ def _build(cls: type[_T], frozen: bool) -> type[_T]:
     always = {
         "__match_args__": meta.fields,
         "__record__": meta,
-        "__dataclass_fields__": _StandardFields(),
+        "__dataclass_fields__": _Standard("__dataclass_fields__"),
+        "__dataclass_params__": _Standard("__dataclass_params__"),
         "__signature__": _Signature(),
     }
     for name, value in always.items():

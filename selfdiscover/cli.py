@@ -246,6 +246,11 @@ def _read_plainly(argv: Sequence[str]) -> argparse.Namespace | None:
         if token == "--" or not token.startswith("-"):
             if declared.positional is None:
                 return None
+            # argparse still checks the words of a CMD not behind "--" (an
+            # ambiguous "--t" there is a usage error): those lines are its own.
+            before = rest[: rest.index("--")] if "--" in rest else rest
+            if token != "--" and any(t.startswith("-") for t in before):
+                return None
             values[declared.positional] = [token, *rest]  # argparse.REMAINDER keeps the "--"
             break
         flag, eq, text = token.partition("=")

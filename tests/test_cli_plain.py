@@ -83,6 +83,8 @@ TOKENS = [
     "--help",
     "--version",
     "--bogus",
+    "--t",  # ambiguous: --timeout, --tags
+    "--o",
     "--",
     "-x",
     "app",
@@ -141,7 +143,7 @@ UNITS = [
 @given(
     command=st.sampled_from(["exec", "write"]),
     units=st.lists(st.sampled_from(UNITS), max_size=6),
-    tail=st.sampled_from([[], ["--", "app", "-x"], ["app", "--required"], ["--", "--", "app"]]),
+    tail=st.sampled_from([[], ["--", "app", "-x"], ["app", "x", "--", "--t"], ["--", "--", "app"]]),
     env=st.sampled_from(ENVIRONMENTS[:2] + ENVIRONMENTS[3:]),
 )
 def test_well_formed_lines_are_read_plainly_and_alike(
@@ -161,7 +163,8 @@ def test_well_formed_lines_are_read_plainly_and_alike(
     "argv",
     [
         ["exec", "--", "app"],
-        ["exec", "app", "--flag", "value"],
+        ["exec", "app", "value", "--", "--t"],
+        ["exec", "--", "app", "--t", "-x"],
         ["exec", "--no-env-file", "--", "true"],
         ["exec", "--required", "--env-file", "shell:/x.sh", "--env-file=/y.env", "--", "app", "-x"],
         ["exec", "-q", "--timeout", "3", "--format", "shell", "--mode", "0600", "--", "app"],
@@ -189,6 +192,8 @@ def test_ordinary_command_lines_are_read_plainly_and_alike(argv: list[str]) -> N
         ["exec", "-qv", "--", "app"],
         ["exec", "--agent-url", "-x", "--", "app"],
         ["write", "app"],
+        ["exec", "--no-env-file", "echo", "hi", "--t"],  # argparse: ambiguous option, even in CMD
+        ["exec", "app", "-x"],
         ["-v", "exec", "--", "app"],
         ["show"],
         [],

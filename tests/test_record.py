@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import pickle
+import pprint
 import subprocess
 import sys
 from collections.abc import Callable
@@ -118,6 +119,8 @@ def test_errors_match_a_dataclass(frozen: bool) -> None:
         lambda c: c(1, "x", [], "", {}, 6),
         lambda c: c(1, nope=2),
         lambda c: c(-1),
+        lambda c: c(1, "x", [], "", {}, 6, a=1),  # CPython names the keyword first
+        lambda c: c(1, "x", [], "", {}, 6, nope=1),
     ]
     for make in bad:
         assert message(make, rec) == message(make, std)
@@ -135,7 +138,7 @@ def test_frozen_hash_and_assignment() -> None:
     for obj in (r, s):
         with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'a'"):
             obj.a = 2
-        with pytest.raises(dataclasses.FrozenInstanceError):
+        with pytest.raises(dataclasses.FrozenInstanceError, match="cannot delete field 'a'"):
             del obj.a
         with pytest.raises(dataclasses.FrozenInstanceError):
             obj.new = 1
@@ -166,6 +169,24 @@ def test_dataclasses_functions_see_a_dataclass(frozen: bool) -> None:
     changed = dataclasses.replace(r, b="z")
     assert type(changed) is rec and changed.b == "z" and changed.tags == ["t"]
     assert record_fields(r) == record_fields(rec) == tuple(f.name for f in dataclasses.fields(s))
+
+
+def test_what_reads_dataclass_internals_works() -> None:
+    """pprint (for a repr wider than the page), pytest's assertion diffs and a
+    ``@dataclass`` subclass read ``__dataclass_params__``; ``copy.replace``
+    (3.13) calls ``__replace__``. (pprint wraps only a repr that dataclasses
+    wrote, so a record prints on one line.)"""
+    _, rec = shapes(frozen=True)
+    long = rec(1, "y" * 60, ("t",) * 3)
+    assert pprint.pformat(long, width=40) == repr(long)
+
+    @dataclasses.dataclass(frozen=True)
+    class Child(Rec):
+        extra: str = "e"
+
+    child = Child(2)
+    assert (child.a, child.extra, child.tags) == (2, "e", [])
+    assert rec(1).__replace__(b="z") == rec(1, "z")
 
 
 def test_a_class_keeps_what_it_defines_itself() -> None:

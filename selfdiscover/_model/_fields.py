@@ -148,8 +148,7 @@ def _cidr(value: object, key: str, *, where: str) -> str | None:
     return f"{ip}/{int(bits)}"
 
 
-@record
-class Network:
+class Network(NamedTuple):
     mode: str | None = None
     ipv4: tuple[str, ...] = ()
     ipv6: tuple[str, ...] = ()

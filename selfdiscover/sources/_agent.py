@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 from urllib.parse import quote
 
 from .._errors import AgentResponseError, AmbiguousIDError, RetryableError, TaskNotFoundError
@@ -23,8 +23,7 @@ from ._timing import Retry, Timeout
 DEFAULT_AGENT_URL = "http://localhost:51678"
 
 
-@record
-class AgentContainer:
+class AgentContainer(NamedTuple):
     docker_id: str
     docker_name: str
     name: str
@@ -34,8 +33,7 @@ class AgentContainer:
     network: _fields.Network = _fields.NO_NETWORK
 
 
-@record
-class AgentTask:
+class AgentTask(NamedTuple):
     arn: str
     family: str
     version: str
@@ -52,8 +50,7 @@ class AgentTask:
         return None
 
 
-@record
-class AgentMetadata:
+class AgentMetadata(NamedTuple):
     cluster: str | None
     container_instance_arn: str | None
     version: str | None
