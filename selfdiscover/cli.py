@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
 
 from ._outputs._paths import DEFAULT_ENV_FILE, DIALECTS
 from ._outputs._shim import EX_DATAERR, EX_NOTECS, EX_UNAVAILABLE, EX_USAGE, Diag, EnvTarget
+from ._outputs.envfile import valid_name
 from ._version import __version__
 from .sources._timing import flag, parse_seconds
 
@@ -471,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         diag.error(f"SELFDISCOVER_FORMAT must be one of {', '.join(DIALECTS)}, got {fmt!r}")
         return EX_USAGE
     prefix = getattr(args, "prefix", None)
-    if prefix is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix + "X"):
+    if prefix is not None and not valid_name(prefix + "X"):
         diag.error(f"--prefix must begin a valid variable name, got {prefix!r}")
         return EX_USAGE
     handler = {

@@ -62,7 +62,7 @@ import re
 import stat
 import tempfile
 import unicodedata
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, TypeGuard
 
 from .._errors import EnvFileError
 from ._paths import DIALECTS
@@ -152,8 +152,13 @@ _LINE_WRITERS: dict[str, Callable[[str, str], str]] = {
 }
 
 
+def valid_name(name: object) -> TypeGuard[str]:
+    """A name every dialect and every shell can carry."""
+    return isinstance(name, str) and re.fullmatch(_NAME, name) is not None
+
+
 def _check(name: object, value: object, dialect: str) -> None:
-    if not isinstance(name, str) or not re.fullmatch(_NAME, name):
+    if not valid_name(name):
         shown = repr(name)
         raise EnvFileError(
             f"invalid variable name {shown}: names must match [A-Za-z_][A-Za-z0-9_]*",
