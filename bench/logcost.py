@@ -131,7 +131,7 @@ def run(records: int, rounds: int) -> dict[str, Any]:
         _tags._version += 1
 
     med = {k: summarize(v).median for k, v in per.items()}
-    paired = [f / p for f, p in zip(per["filter"], per["plain"])]
+    paired = [f / p for f, p in zip(per["filter"], per["plain"], strict=True)]
     return {
         "records_per_round": records,
         "rounds": rounds,

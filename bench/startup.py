@@ -84,7 +84,7 @@ def _own_cost(a: list[float], b: list[float]) -> dict[str, float]:
     """What ``a`` costs beyond ``b``, in seconds: the median (p10-p90) of the
     per-round differences (the two ran back to back, so a burst of other load
     mostly hits both), and the difference of the medians."""
-    s = summarize([x - y for x, y in zip(a, b)])
+    s = summarize([x - y for x, y in zip(a, b, strict=True)])
     return {
         "median": s.median,
         "p10": s.p10,
@@ -95,7 +95,7 @@ def _own_cost(a: list[float], b: list[float]) -> dict[str, float]:
 
 def _paired_ratio(a: list[float], b: list[float]) -> dict[str, float]:
     """Per-round ratios a/b (same round, adjacent in time): their median and p10/p90."""
-    rs = [x / y for x, y in zip(a, b)]
+    rs = [x / y for x, y in zip(a, b, strict=True)]
     s = summarize(rs)
     return {"median": s.median, "p10": s.p10, "p90": s.p90}
 

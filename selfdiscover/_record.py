@@ -204,7 +204,7 @@ def _init(self: object, /, *args: Any, **kwargs: Any) -> None:
     Python's messages, so no class needs code of its own compiled."""
     meta = _meta(self)
     fields, specs = meta.fields, meta.specs
-    values = dict(zip(fields, args))
+    values = dict(zip(fields, args, strict=False))  # extra args: refused below
     for name, value in kwargs.items():  # keywords first, as CPython checks them
         if name not in specs:
             raise TypeError(f"{meta.where} got an unexpected keyword argument '{name}'")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 Handler = Callable[[socket.socket, "RawServer"], None]
 

@@ -29,11 +29,11 @@ import sys
 import time
 import tracemalloc
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import envreaders as readers
 import pytest

@@ -75,7 +75,7 @@ def test_every_wait_is_uniform_below_the_three_caps() -> None:
         clock = Clock(cost=0.001)
         run(clock, deadline=3.0)
         assert len(clock.sleeps) == len(clock.starts) - 1
-        for n, (start, wait) in enumerate(zip(clock.starts, clock.sleeps), start=1):
+        for n, (start, wait) in enumerate(zip(clock.starts, clock.sleeps, strict=False), start=1):
             before = start + clock.cost  # when attempt n failed
             cap = min(window(n, before), 3.0 - LAST_TRY - before)
             assert 0 <= wait <= cap + 1e-12, (n, wait, cap)

@@ -7,8 +7,7 @@ Unknown values are left out, never written empty, so a consumer can tell
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Callable
+from collections.abc import Callable, Mapping
 
 from . import TaskInfo
 from ._fields import PortMapping

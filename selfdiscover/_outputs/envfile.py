@@ -62,7 +62,8 @@ import re
 import stat
 import tempfile
 import unicodedata
-from typing import TYPE_CHECKING, Callable, TypeGuard
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeGuard
 
 from .._errors import EnvFileError
 from ._paths import DIALECTS

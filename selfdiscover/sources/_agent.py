@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from .._errors import AgentResponseError, AmbiguousIDError, RetryableError, TaskNotFoundError

@@ -35,7 +35,8 @@ Works with tenacity 8.0 and later (``Retrying`` as an iterator,
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from .._errors import RetryableError
 from ._timing import Retry

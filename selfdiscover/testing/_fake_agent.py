@@ -22,10 +22,10 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Union
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ._serve import Listener
@@ -167,7 +167,7 @@ class FakeENI:
         return {k: v for k, v in self.v4().items() if k in ("NetworkMode", "IPv4Addresses", "IPv6Addresses")}
 
 
-PortSpec = Union[int, str, FakePort]
+PortSpec = int | str | FakePort
 
 
 @dataclass

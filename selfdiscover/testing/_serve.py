@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional
+from typing import Any
 
 # (role, method, target, request headers, (client ip, client port)) -> answer, or None: never answer
-Answer = Optional[tuple[int, dict[str, str], bytes]]
+Answer = tuple[int, dict[str, str], bytes] | None
 Responder = Callable[[str, str, str, dict[str, str], tuple[str, int]], Answer]
 
 MAX_REQUEST_BODY = 65536  # read and dropped: the fakes ignore bodies, as the agent does
