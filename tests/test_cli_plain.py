@@ -10,8 +10,6 @@ hands to argparse, which parses or explains as before.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shimrun import python
 
 from selfdiscover import cli
 from selfdiscover.testing import FakeAgent, FakeContainer
@@ -233,7 +232,5 @@ def test_the_shim_never_imports_argparse(
         "SELFDISCOVER_DOCKER_ID": "ef" * 32,
         "SELFDISCOVER_SOURCES": "agent-url",
     }
-    argv = [sys.executable, "-c", code, "exec", "--no-env-file", "--", "sh", "-c", 'echo "$ECS_TASK_FAMILY"']
-    p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines() == ["False", "plain"]
+    out = python(code, env, "exec", "--no-env-file", "--", "sh", "-c", 'echo "$ECS_TASK_FAMILY"')
+    assert out.splitlines() == ["False", "plain"]

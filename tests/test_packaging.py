@@ -14,6 +14,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from shimrun import python
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,11 +142,7 @@ def test_the_plugin_imports_nothing_heavy(clean_env: dict[str, str]) -> None:
         "heavy = ('selfdiscover.testing._fake_agent', 'http.server', 'urllib3', 'socketserver')\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
-    p = subprocess.run(
-        [sys.executable, "-c", code], env=clean_env, capture_output=True, text=True, timeout=60
-    )
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == "[]"
+    assert python(code, clean_env).strip() == "[]"
 
 
 PLUGIN_USER = """
@@ -224,12 +221,5 @@ def test_import_selfdiscover_loads_nothing_until_a_name_is_used(clean_env: dict[
         "    assert getattr(home, name) is value, name\n"
         "print(sorted(selfdiscover.__all__) == dir(selfdiscover))\n"
     )
-    p = subprocess.run(
-        [sys.executable, "-S", "-c", code],
-        env={**clean_env, "PYTHONPATH": os.pathsep.join(sys.path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines() == ["['selfdiscover', 'selfdiscover._version']", "True"]
+    out = python(code, {**clean_env, "PYTHONPATH": os.pathsep.join(sys.path)}, flags=("-S",))
+    assert out.splitlines() == ["['selfdiscover', 'selfdiscover._version']", "True"]

@@ -10,12 +10,11 @@ import dataclasses
 import inspect
 import pickle
 import pprint
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from shimrun import python
 
 from selfdiscover._record import field, record, record_fields, replace
 
@@ -228,8 +227,4 @@ def test_the_shim_path_never_imports_dataclasses(clean_env: dict[str, str]) -> N
         "import dataclasses\n"
         "print(dataclasses.fields(info)[1].name, dataclasses.replace(info, family='x').family)\n"
     )
-    p = subprocess.run(
-        [sys.executable, "-c", code], env=clean_env, capture_output=True, text=True, timeout=60
-    )
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines() == ["[]", "family x"]
+    assert python(code, clean_env).splitlines() == ["[]", "family x"]
