@@ -1,18 +1,19 @@
 """Value classes with a dataclass's manners and almost none of its start-up.
 
 ``import dataclasses`` brings ``inspect``, ``ast``, ``dis`` and ``tokenize``
-along, and each ``@dataclass`` writes and compiles half a dozen methods: for
-the classes the shim needs, a third of its own start-up. A ``record`` compiles
-only the signature of its ``__init__`` (so Python binds the arguments, with a
-dataclass's defaults and error messages) and shares one ``__init__`` body,
-``__eq__``, ``__hash__``, ``__repr__`` and frozen ``__setattr__`` between all
-records.
+along, each ``@dataclass`` compiles half a dozen methods, and each
+``typing.NamedTuple`` compiles every field's annotation: for the classes the
+shim needs, most of its own start-up. A ``record`` compiles nothing. All
+records share one ``__init__`` (binding arguments by CPython's rules, with its
+messages), ``__eq__``, ``__hash__``, ``__repr__`` and frozen ``__setattr__``.
 
-To ``dataclasses`` itself a record is a dataclass: ``is_dataclass()``,
-``fields()``, ``replace()`` and ``asdict()`` work, and assigning to a frozen
-field raises ``dataclasses.FrozenInstanceError``. The standard field objects
-are built the first time something asks for them, which is also the first
-time ``dataclasses`` is imported.
+To callers a record is a dataclass: ``dataclasses.is_dataclass()``,
+``fields()``, ``replace()``, ``asdict()``, ``copy.replace()``, ``pprint``,
+pytest's assertion diffs, ``@dataclass`` subclasses and ``inspect.signature()``
+work, and assigning to a frozen field raises ``FrozenInstanceError``. What
+they read (``__dataclass_fields__``, ``__dataclass_params__``,
+``__signature__``) is built the first time they read it, which is also the
+first time ``dataclasses`` or ``inspect`` is imported.
 """
 
 from __future__ import annotations
@@ -281,7 +282,6 @@ def _build(cls: type[_T], frozen: bool) -> type[_T]:
     __delattr__.__qualname__ = f"{cls.__qualname__}.__delattr__"
     init = types.FunctionType(_init.__code__, _init.__globals__, "__init__", None, _init.__closure__)
     init.__qualname__ = f"{cls.__qualname__}.__init__"  # the shared code, under the class's name
-    init.__kwdefaults__ = None
     methods: dict[str, Any] = {"__init__": init, "__repr__": _repr, "__eq__": _eq, "__replace__": replace}
     if frozen:
         methods.update(__hash__=_hash, __setattr__=__setattr__, __delattr__=__delattr__)
