@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .._record import field, record, record_fields
-from ._fields import PortMapping
+from ._fields import NAME_RE, PortMapping
 
 __all__ = [
     "IDENTITY_FIELDS",
@@ -32,7 +32,6 @@ _ARN_RE = (
     r"(?P<account>[0-9]{12}):task/(?P<rest>[A-Za-z0-9_/-]{1,400})"
 )
 _TASK_ID_RE = r"[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
-_CLUSTER_RE = r"[A-Za-z0-9_-]{1,255}"
 
 
 @record
@@ -64,7 +63,7 @@ def parse_task_arn(arn: str) -> TaskArn | None:
         cluster, task_id = None, parts[0]
     elif len(parts) == 2:
         cluster, task_id = parts
-        if not re.fullmatch(_CLUSTER_RE, cluster):
+        if not re.fullmatch(NAME_RE, cluster):
             return None
     else:
         return None

@@ -22,7 +22,8 @@ from .._record import record
 
 # Patterns as text: ``re`` compiles one on first use and caches it, so a start
 # that never needs a pattern never pays for it.
-_FAMILY_RE = r"[A-Za-z0-9_-]{1,255}"
+# ECS names (task definition families, clusters): 1-255 letters, digits, "_" and "-".
+NAME_RE = r"[A-Za-z0-9_-]{1,255}"
 _REVISION_RE = r"[0-9]{1,10}"
 _DNS_RE = r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.?)*"
 _MAX_STR = 2048
@@ -71,7 +72,7 @@ def task_identity(obj: Mapping[str, Any], keys: tuple[str, str, str], *, where: 
     revision = text_field(obj, k_revision, required=True, where=where) or ""
     if not arn.startswith("arn:"):
         raise AgentResponseError(f"{where} {k_arn} {arn[:80]!r} is not an ARN")
-    if not re.fullmatch(_FAMILY_RE, family):
+    if not re.fullmatch(NAME_RE, family):
         raise AgentResponseError(f"{where} {k_family} {family[:80]!r} is not a task definition family")
     if not re.fullmatch(_REVISION_RE, revision):
         raise AgentResponseError(f"{where} {k_revision} {revision[:80]!r} is not a revision number")
