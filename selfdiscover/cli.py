@@ -283,7 +283,7 @@ def _read_plainly(argv: Sequence[str]) -> argparse.Namespace | None:
     for dest, kw in declared.dests.items():  # argparse converts a string default as if given
         if "type" in kw and dest not in on_line and isinstance(values[dest], str):
             try:
-                values[dest] = _value(values[dest], {"type": kw["type"]})
+                values[dest] = kw["type"](values[dest])  # choices are not checked here
             except Exception:
                 return None
     import types
