@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ._files import read_capped
-from ._record import record
 
 __all__ = [
     "OVERRIDE_ENV",
@@ -50,34 +50,16 @@ _MIN_PART = 28
 _MAX_PART = 256
 
 
-class _Pattern:
-    """A pattern compiled on first use, then kept: a start that reads its ID
-    from the override never compiles these, and the parsers call them in loops
-    over hostile input, where even ``re``'s cache lookup would add up."""
-
-    __slots__ = ("_text", "fullmatch")
-    fullmatch: Callable[[str], re.Match[str] | None]
-
-    def __init__(self, text: str) -> None:
-        self._text = text
-
-    def __getattr__(self, name: str) -> Callable[[str], re.Match[str] | None]:  # until the slot is set
-        if name != "fullmatch":
-            raise AttributeError(name)
-        self.fullmatch = re.compile(self._text).fullmatch
-        return self.fullmatch
-
-
-_HEX64 = _Pattern(r"[0-9a-f]{64}")
-_TASK = _Pattern(r"[0-9a-f]{32}-[0-9]{1,10}")  # ECS/Fargate: <task>-<digits>
-_GARDEN = _Pattern(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}")
-_UUID = _Pattern(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_POD_PART = _Pattern(
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_TASK = re.compile(r"[0-9a-f]{32}-[0-9]{1,10}")  # ECS/Fargate: <task>-<digits>
+_GARDEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_POD_PART = re.compile(
     r"(?:kubepods[-a-z]*-)?pod"
     r"(?:[0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32})"
     r"(?:\.slice)?"
 )
-_RUNTIME_DIR = _Pattern(r"(?:[a-z0-9]+-)?containers")  # docker, overlay-, btrfs-, ...
+_RUNTIME_DIR = re.compile(r"(?:[a-z0-9]+-)?containers")  # docker, overlay-, btrfs-, ...
 _ESCAPES = (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\"))
 
 # conmon is the runtime's monitor process, not the container, even though its
@@ -90,7 +72,7 @@ _NETNS_FILES = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"})
 _POD_SHARED_FILES = _NETNS_FILES | {"/run/.containerenv"}
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Identity:
     """The container ID plus how it was found, so ``doctor`` can explain a
     surprising answer instead of leaving the user to guess.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from . import _containerid, _files
 from ._errors import (
@@ -22,7 +23,6 @@ from ._errors import (
     TaskNotFoundError,
 )
 from ._model import SourceLabel, TaskInfo, disagreements
-from ._record import replace
 from .sources import _retry
 from .sources._ladder import Context, Ladder, Source
 from .sources._timing import Retry, Timeout, flag

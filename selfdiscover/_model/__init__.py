@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
-from .._record import field, record, record_fields
 from ._fields import NAME_RE, PortMapping
 
 __all__ = [
@@ -25,16 +25,15 @@ __all__ = [
 ]
 
 # Partition, region and account are tightly shaped; the resource part is what
-# varies between the old and new ARN formats. Patterns as text: ``re`` compiles
-# one on first use and caches it.
-_ARN_RE = (
+# varies between the old and new ARN formats.
+_ARN_RE = re.compile(
     r"arn:(?P<partition>aws[a-z-]{0,20}):ecs:(?P<region>[a-z0-9-]{1,32}):"
     r"(?P<account>[0-9]{12}):task/(?P<rest>[A-Za-z0-9_/-]{1,400})"
 )
-_TASK_ID_RE = r"[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+_TASK_ID_RE = re.compile(r"[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class TaskArn:
     """A parsed task ARN.
 
@@ -55,7 +54,7 @@ def parse_task_arn(arn: str) -> TaskArn | None:
     A value that does not parse is not an error by itself: the ARN is still
     reported as the agent sent it, only the derived fields stay empty.
     """
-    m = re.fullmatch(_ARN_RE, arn)
+    m = _ARN_RE.fullmatch(arn)
     if m is None:
         return None
     parts = m.group("rest").split("/")
@@ -63,11 +62,11 @@ def parse_task_arn(arn: str) -> TaskArn | None:
         cluster, task_id = None, parts[0]
     elif len(parts) == 2:
         cluster, task_id = parts
-        if not re.fullmatch(NAME_RE, cluster):
+        if not NAME_RE.fullmatch(cluster):
             return None
     else:
         return None
-    if not re.fullmatch(_TASK_ID_RE, task_id):
+    if not _TASK_ID_RE.fullmatch(task_id):
         return None
     return TaskArn(m.group("partition"), m.group("region"), m.group("account"), task_id, cluster)
 
@@ -110,7 +109,7 @@ def disagreements(first: TaskInfo, other: TaskInfo) -> list[tuple[str, str, str]
     ]
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class TaskInfo:
     """What this process learned about the task it runs in.
 
@@ -204,7 +203,7 @@ class TaskInfo:
 
     def as_dict(self) -> dict[str, Any]:
         """All fields, derived ones included, as JSON-ready values."""
-        d: dict[str, Any] = {name: getattr(self, name) for name in record_fields(self)}
+        d: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         d["ports"] = [p._asdict() for p in self.ports]
         d["ipv4_addresses"] = list(self.ipv4_addresses)
         d["ipv6_addresses"] = list(self.ipv6_addresses)

@@ -10,22 +10,18 @@ wrong family is dropped, never reported as ours.
 
 from __future__ import annotations
 
-# The C module, not ``socket``: the parsers need two functions, and ``socket``
-# (selectors, enum classes) is a noticeable part of ``import selfdiscover``.
-import _socket
 import re
+import socket
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .._errors import AgentResponseError
-from .._record import record
 
-# Patterns as text: ``re`` compiles one on first use and caches it, so a start
-# that never needs a pattern never pays for it.
 # ECS names (task definition families, clusters): 1-255 letters, digits, "_" and "-".
-NAME_RE = r"[A-Za-z0-9_-]{1,255}"
-_REVISION_RE = r"[0-9]{1,10}"
-_DNS_RE = r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.?)*"
+NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_REVISION_RE = re.compile(r"[0-9]{1,10}")
+_DNS_RE = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.?)*")
 _MAX_STR = 2048
 # A task definition allows 10,000+ container ports with ranges; Docker labels
 # and tags are bounded by ECS (50 tags, labels within the 64 KiB definition).
@@ -72,9 +68,9 @@ def task_identity(obj: Mapping[str, Any], keys: tuple[str, str, str], *, where: 
     revision = text_field(obj, k_revision, required=True, where=where) or ""
     if not arn.startswith("arn:"):
         raise AgentResponseError(f"{where} {k_arn} {arn[:80]!r} is not an ARN")
-    if not re.fullmatch(NAME_RE, family):
+    if not NAME_RE.fullmatch(family):
         raise AgentResponseError(f"{where} {k_family} {family[:80]!r} is not a task definition family")
-    if not re.fullmatch(_REVISION_RE, revision):
+    if not _REVISION_RE.fullmatch(revision):
         raise AgentResponseError(f"{where} {k_revision} {revision[:80]!r} is not a revision number")
     return arn, family, revision
 
@@ -107,7 +103,7 @@ def _list(value: object, key: str, *, where: str) -> list[Any]:
     return value
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Limits:
     cpu: int | None  # CPU units, 1024 = one vCPU
     memory: int | None  # MiB
@@ -129,9 +125,9 @@ def ip_address(value: object, family: int, key: str, *, where: str) -> str | Non
     wildcard; anything else is an error (it would end up in a variable)."""
     text = clean_text(value, key, where=where)
     try:
-        canonical = _socket.inet_ntop(family, _socket.inet_pton(family, text))
+        canonical = socket.inet_ntop(family, socket.inet_pton(family, text))
     except (OSError, ValueError):
-        kind = "IPv4" if family == _socket.AF_INET else "IPv6"
+        kind = "IPv4" if family == socket.AF_INET else "IPv6"
         raise AgentResponseError(f"{where} {key!r} {text[:60]!r} is not an {kind} address") from None
     return None if canonical in _WILDCARDS else canonical
 
@@ -141,8 +137,8 @@ def _cidr(value: object, key: str, *, where: str) -> str | None:
         return None
     text = clean_text(value, key, where=where)
     addr, _, bits = text.partition("/")
-    family = _socket.AF_INET6 if ":" in addr else _socket.AF_INET
-    limit = 128 if family == _socket.AF_INET6 else 32
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    limit = 128 if family == socket.AF_INET6 else 32
     if not (bits.isascii() and bits.isdigit() and int(bits) <= limit):
         raise AgentResponseError(f"{where} {key!r} {text[:60]!r} is not a CIDR block")
     ip = ip_address(addr, family, key, where=where) or addr
@@ -173,7 +169,7 @@ def networks(obj: Mapping[str, Any], *, where: str) -> Network:
         m = text_field(net, "NetworkMode", where=w)
         if mode is None and m in _NETWORK_MODES:
             mode = m
-        families = (("IPv4Addresses", _socket.AF_INET, v4), ("IPv6Addresses", _socket.AF_INET6, v6))
+        families = (("IPv4Addresses", socket.AF_INET, v4), ("IPv6Addresses", socket.AF_INET6, v6))
         for key, fam, out in families:
             for addr in _list(net.get(key), key, where=w):
                 ip = ip_address(addr, fam, key, where=w)
@@ -223,7 +219,7 @@ def ports(
         host_ip = None
         bind = text_field(p, host_ip_key, where=w)
         if bind:
-            fam = _socket.AF_INET6 if ":" in bind else _socket.AF_INET
+            fam = socket.AF_INET6 if ":" in bind else socket.AF_INET
             host_ip = ip_address(bind, fam, host_ip_key, where=w)
         mapping = PortMapping(container_port, proto, _port(p.get("HostPort"), "HostPort", where=w), host_ip)
         if not any(m[:3] == mapping[:3] and (m.host_ip or "") == (host_ip or "") for m in out):
@@ -246,7 +242,7 @@ def string_map(value: object, key: str, *, where: str) -> dict[str, str]:
 
 def dns_name(obj: Mapping[str, Any], key: str, *, where: str) -> str | None:
     name = text_field(obj, key, where=where)
-    if name and not re.fullmatch(_DNS_RE, name):
+    if name and not _DNS_RE.fullmatch(name):
         raise AgentResponseError(f"{where} {key!r} {name[:60]!r} is not a DNS name")
     return name
 
@@ -255,4 +251,4 @@ def ipv4_field(obj: Mapping[str, Any], key: str, *, where: str) -> str | None:
     value = obj.get(key)
     if value is None or value == "":
         return None
-    return ip_address(value, _socket.AF_INET, key, where=where)
+    return ip_address(value, socket.AF_INET, key, where=where)

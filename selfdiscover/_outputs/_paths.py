@@ -19,9 +19,9 @@ import contextlib
 import os
 import stat
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from .._errors import EnvFileError
-from .._record import record
 
 # The env-file dialects, by the reader each one is written for (see envfile).
 DIALECTS = ("docker", "shell", "dotenv", "systemd", "json")
@@ -137,7 +137,7 @@ def _trusted_owners(proc_root: str) -> frozenset[int]:
 # --- reading the default file -------------------------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Found:
     path: str
     text: str

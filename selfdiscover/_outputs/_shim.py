@@ -14,20 +14,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import FrameType
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import signal
-else:
-    # The C module behind ``signal``, which adds enum classes (a third of a
-    # millisecond at every start) that only change how a number prints.
-    import _signal as signal
-
-# The default location's home is _envpaths; re-exported for the command line.
-from .._record import record
 from ._paths import default_env_paths, own_dir
 
 EX_USAGE = 2
@@ -88,7 +80,7 @@ class Diag:
         sys.stderr.write(f"selfdiscover: error: {msg}\n")
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class EnvTarget:
     path: str
     dialect: str

@@ -76,7 +76,7 @@ __all__ = ["DIALECTS", "render", "write", "write_atomic"]
 
 # Patterns as text: ``re`` compiles one on first use and caches it, so a start
 # that never needs a pattern never pays for it.
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # docker's reader is a bufio.Scanner with the default 64 KiB token limit; the line
 # plus its LF must fit, so 65535 bytes of ``NAME=value`` is the most it accepts.
@@ -155,7 +155,7 @@ _LINE_WRITERS: dict[str, Callable[[str, str], str]] = {
 
 def valid_name(name: object) -> TypeGuard[str]:
     """A name every dialect and every shell can carry."""
-    return isinstance(name, str) and re.fullmatch(_NAME, name) is not None
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
 
 
 def _check(name: object, value: object, dialect: str) -> None:

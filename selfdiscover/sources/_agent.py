@@ -11,17 +11,20 @@ import os
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from .._errors import AgentResponseError, AmbiguousIDError, RetryableError, TaskNotFoundError
 from .._model import _fields
 from .._model._fields import PortMapping, task_identity, text_field
-from .._record import field, record
 from . import _http, _retry
 from ._timing import Retry, Timeout
 
 DEFAULT_AGENT_URL = "http://localhost:51678"
+
+# The agent reports its version as e.g. "Amazon ECS Agent - v1.87.0 (abc123)".
+_VERSION = re.compile(r"v(\d+\.\d+\.\d+)")
 
 
 class AgentContainer(NamedTuple):
@@ -58,7 +61,7 @@ class AgentMetadata(NamedTuple):
 
     @property
     def agent_semver(self) -> str | None:
-        m = re.search(r"v(\d+\.\d+\.\d+)", self.version or "")
+        m = _VERSION.search(self.version or "")
         return m.group(1) if m else None
 
 
@@ -161,7 +164,7 @@ def classify(resp: _http.Response, *, what: str, retry_not_found: bool) -> Any:
     raise AgentResponseError(f"agent answered HTTP {s} for {what}")
 
 
-@record(frozen=False)
+@dataclass(slots=True)
 class AgentClient:
     """A client for the agent's introspection API.
 

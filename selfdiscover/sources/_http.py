@@ -17,20 +17,20 @@ import os
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
 
 from .._errors import AgentResponseError, RetryableError
-from .._record import record
 from ._timing import Timeout
 
 DEFAULT_BODY_CAP = 4 * 1024 * 1024
 _CHUNK = 64 * 1024
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Response:
     status: int
     body: bytes

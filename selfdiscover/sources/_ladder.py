@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from .._containerid import Identity
 from .._errors import AgentUnavailableError, DiscoveryError, NotInECSError, RetryableError
 from .._model import TaskInfo
-from .._record import record
 from ._retry import prefer_answer
 from ._timing import Timeout
 
@@ -50,7 +50,7 @@ class Context:
         self.tags = tags
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Attempt:
     """One try of one source, for ``doctor`` and error messages."""
 

@@ -8,8 +8,7 @@ selfdiscover`` stays cheap.
 from __future__ import annotations
 
 import os
-
-from .._record import record
+from dataclasses import dataclass
 
 DEFAULT_TOTAL = 10.0
 # Every limit is a bound: positive, finite and at most an hour.
@@ -47,7 +46,7 @@ def flag(value: str | None, default: bool) -> bool:
     return default
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Timeout:
     """Limits in seconds. ``total`` is the one overall deadline for a discovery.
 
@@ -72,7 +71,7 @@ class Timeout:
         return cls(total=parse_seconds(raw, "SELFDISCOVER_TIMEOUT")) if raw else cls()
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Retry:
     """Backoff shape: the first wait is at most ``initial`` seconds, each later
     one's bound doubles up to ``maximum``; waits are random below that bound
