@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from . import _containerid, _files
+from . import _containerid, _files, _settings
 from ._errors import (
     AgentUnavailableError,
     DiscoveryError,
@@ -23,9 +23,10 @@ from ._errors import (
     TaskNotFoundError,
 )
 from ._model import SourceLabel, TaskInfo, disagreements
-from .sources import _retry
-from .sources._ladder import Context, Ladder, Source
-from .sources._timing import Retry, Timeout, flag
+from ._settings import Settings
+from .sources import _retry, make_sources
+from .sources._ladder import Context, Ladder
+from .sources._timing import Retry, Timeout
 
 # Variables the agent (or Fargate) puts in every task container.
 ECS_VARIABLES = (
@@ -50,75 +51,42 @@ def ecs_evidence(environ: Mapping[str, str], proc_root: str = "/proc") -> list[s
     return reasons
 
 
-# Each source by name, in the default order: the module under sources/ and the
-# class. Only the modules of the sources asked for are imported.
-_SOURCES = {
-    "agent-url": ("introspection", "ExplicitURL"),
-    "tmde-v4": ("tmde", "V4"),
-    "tmde-v3": ("tmde", "V3"),
-    "metadata-file": ("metadata_file", "MetadataFile"),
-    "agent-localhost": ("introspection", "Localhost"),
-    "agent-gateway": ("introspection", "Gateway"),
-}
-SOURCE_NAMES = tuple(_SOURCES)
-
-
-def _make_sources(names: Sequence[str]) -> list[Source]:
-    from importlib import import_module
-
-    unknown = [n for n in names if n not in _SOURCES]
-    if unknown:
-        raise ValueError(f"unknown source {unknown[0]!r}; choose from {', '.join(SOURCE_NAMES)}")
-    made: list[Source] = []
-    for name in names:
-        module, cls = _SOURCES[name]
-        made.append(getattr(import_module(f".sources.{module}", __package__), cls)())
-    return made
-
-
-def source_order(environ: Mapping[str, str], sources: Sequence[str] | None = None) -> list[str]:
-    if sources is not None:
-        return list(sources)
-    raw = environ.get("SELFDISCOVER_SOURCES", "").strip()
-    return [s.strip() for s in raw.split(",") if s.strip()] if raw else list(SOURCE_NAMES)
-
-
 def make_context(
+    settings: Settings,
     *,
-    agent_url: str | None,
-    timeout: Timeout | float | None,
-    docker_id: str | None,
+    timeout: Timeout | None = None,
+    docker_id: str | None = None,
     proc_root: str,
-    environ: Mapping[str, str] | None,
+    environ: Mapping[str, str],
 ) -> Context:
-    env = os.environ if environ is None else environ
+    """What every source consults. ``timeout`` and ``docker_id`` are what the
+    caller passed; ``settings`` has the rest, and the variables' values."""
     if timeout is None:
-        timeout = Timeout.from_env(dict(env))
-    elif not isinstance(timeout, Timeout):
-        timeout = Timeout(total=float(timeout))
-    explicit_url = agent_url or env.get("SELFDISCOVER_AGENT_URL") or None
+        timeout = Timeout() if settings.timeout is None else Timeout(total=settings.timeout)
+    explicit_url = settings.agent_url
     if explicit_url:
         from .sources._http import split_base
 
         split_base(explicit_url)  # a bad URL is a usage error (ValueError), said before any waiting
-    evidence = ecs_evidence(env, proc_root)
+    evidence = ecs_evidence(environ, proc_root)
     if explicit_url:  # the README's definition: an agent URL given counts as evidence
         evidence.append(f"an agent URL was given ({explicit_url})")
     if docker_id is not None:
         ident = _containerid.Identity(docker_id.strip().lower(), "argument", "passed by the caller")
     else:
-        override = env.get(_containerid.OVERRIDE_ENV, "").strip()
-        if override:
-            _containerid.check_container_id(override)  # set but invalid: say so, do not read /proc instead
-        ident = _containerid.identify(proc_root, env)
+        if settings.docker_id:
+            _containerid.check_container_id(settings.docker_id)  # set but invalid: say so, do not read /proc
+        ident = _containerid.identify(proc_root, environ)
     return Context(
-        environ=env,
+        environ=environ,
         proc_root=proc_root,
         identity=ident,
         timeout=timeout,
         evidence=evidence,
         agent_url=explicit_url,
+        tags=settings.tags,
         in_ecs=bool(evidence),
+        settings=settings,
     )
 
 
@@ -159,19 +127,40 @@ def discover(
     Raises ``NotInECSError`` when nothing suggests ECS, and another
     ``DiscoveryError`` when this is ECS but the task cannot be learned.
     """
-    ctx = make_context(
-        agent_url=agent_url, timeout=timeout, docker_id=docker_id, proc_root=proc_root, environ=environ
+    env = os.environ if environ is None else environ
+    if timeout is not None and not isinstance(timeout, Timeout):
+        timeout = Timeout(total=float(timeout))
+    settings = _settings.read(
+        env,
+        agent_url=agent_url,
+        timeout=None if timeout is None else timeout.total,
+        sources=None if sources is None else tuple(sources),
+        verify=verify,
+        tags=tags,
     )
-    env = ctx.environ
-    ctx.tags = flag(env.get("SELFDISCOVER_TAGS"), default=False) if tags is None else tags
+    return discover_with(
+        settings, timeout=timeout, retry=retry, docker_id=docker_id, proc_root=proc_root, environ=env
+    )
+
+
+def discover_with(
+    settings: Settings,
+    *,
+    timeout: Timeout | None = None,
+    retry: Retry | None = None,
+    docker_id: str | None = None,
+    proc_root: str = "/proc",
+    environ: Mapping[str, str] | None = None,
+) -> TaskInfo:
+    """``discover()`` with its settings already read (the command line's)."""
+    env = os.environ if environ is None else environ
+    ctx = make_context(settings, timeout=timeout, docker_id=docker_id, proc_root=proc_root, environ=env)
     if retry is None:
-        retry = Retry.from_env(dict(env))
-    ladder = Ladder(_make_sources(source_order(env, sources)))
+        retry = Retry(enabled=settings.retries)
+    ladder = Ladder(make_sources(settings.sources))
     deadline = time.monotonic() + ctx.timeout.total
     info = run_ladder(ladder, ctx, retry, deadline)
-    if verify is None:
-        verify = flag(env.get("SELFDISCOVER_VERIFY"), default=False)
-    if verify:
+    if settings.verify:
         cross_check(info, ladder, ctx, deadline)
     return complete_host_address(info, ctx, deadline)
 
@@ -193,14 +182,12 @@ def complete_host_address(info: TaskInfo, ctx: Context, deadline: float) -> Task
             host = None
         if host:
             return replace(info, host_ipv4=host)
-    if info.launch_type == "FARGATE" or not env.get("SELFDISCOVER_IMDS"):
-        return info  # Fargate has no IMDS; unset is off, without importing the client
+    if info.launch_type == "FARGATE" or not ctx.settings.imds:
+        return info  # Fargate has no IMDS
     from .sources import imds
 
-    if not imds.enabled(env):
-        return info
     try:
-        host = imds.local_ipv4(env, ctx.timeout, deadline)
+        host = imds.local_ipv4(ctx.settings.imds_url, ctx.timeout, deadline)
     except imds.IMDSError as e:
         return replace(info, warnings=(*info.warnings, f"host address unknown: {e}"))
     return replace(info, host_ipv4=host)

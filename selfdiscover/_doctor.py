@@ -10,46 +10,25 @@ import time
 from collections.abc import Mapping
 from typing import TextIO
 
-from ._discover import _make_sources, make_context, source_order
+from ._discover import make_context
 from ._errors import EnvFileError
 from ._files import read_bounded
 from ._model import TaskInfo, disagreements
 from ._model._variables import to_variables
 from ._outputs._shim import EX_NOTECS
-from .sources._ladder import Context, Ladder
-
-_SKIP_REASONS = {
-    "agent-url": "SELFDISCOVER_AGENT_URL is not set (or no container ID)",
-    "tmde-v4": "ECS_CONTAINER_METADATA_URI_V4 is not set (agent older than 1.39, or not ECS)",
-    "tmde-v3": "ECS_CONTAINER_METADATA_URI is not set (agent older than 1.21, or not ECS)",
-    "metadata-file": "ECS_CONTAINER_METADATA_FILE is not set (ECS_ENABLE_CONTAINER_METADATA is off)",
-    "agent-localhost": "no container ID to ask about, or an explicit agent URL replaces it",
-    "agent-gateway": "no evidence of ECS, no default route in /proc/net/route, or no container ID",
-}
+from ._settings import Settings, read
+from .sources import make_sources
+from .sources._ladder import Context, Ladder, Source
 
 
-def hint(source: str, detail: str, ctx: Context) -> str:
+def hint(src: Source, detail: str, ctx: Context) -> str:
+    """The source's own reading of a failure first, then what any failure says."""
     d = detail.lower()
-    if source == "agent-gateway" and ("timed out" in d or "refused" in d):
-        return (
-            "bridge mode and the gateway drops port 51678: set ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=true "
-            "on the instance, or rely on the v4 endpoint"
-        )
-    if source == "agent-localhost" and ("refused" in d or "timed out" in d):
-        return "the agent listens on the host: localhost reaches it only in host network mode"
-    if "404" in d and source.startswith("agent"):
-        if ctx.identity.rule.startswith("mountinfo"):
-            return (
-                "the agent does not know this ID; an ID from mountinfo may be another container's "
-                "(shared network namespace): set SELFDISCOVER_DOCKER_ID or use the v4 endpoint"
-            )
-        return "the agent does not know this container (yet): not an ECS task, or the start-up race"
-    if source.startswith("tmde") and ("404" in d or "500" in d):
-        return "the endpoint does not know this container yet (start-up race) or the URI is stale"
+    specific = src.hint(d, ctx)
+    if specific:
+        return specific
     if "429" in d:
         return "throttled by the task metadata endpoint (40 requests/s per path): something polls it hard"
-    if "not ready" in d:
-        return "the agent has not marked the metadata file READY yet (usually within a second of start)"
     if "refused" in d:
         return "nothing listens there"
     if "timed out" in d:
@@ -108,20 +87,20 @@ def _pid1_name(proc_root: str) -> str | None:
 
 def run_doctor(
     out: TextIO,
+    settings: Settings | None = None,
     *,
-    agent_url: str | None,
-    timeout: float | None,
-    docker_id: str | None,
-    prefix: str = "ECS_",
+    docker_id: str | None = None,
     environ: Mapping[str, str] | None = None,
     proc_root: str = "/proc",
 ) -> int:
+    """Write the report to ``out``; return the exit code. ``settings``
+    default to those ``environ`` sets."""
     env = os.environ if environ is None else environ
     try:
-        ctx = make_context(
-            agent_url=agent_url, timeout=timeout, docker_id=docker_id, proc_root=proc_root, environ=env
-        )
-        sources = _make_sources(source_order(env))
+        if settings is None:
+            settings = read(env)
+        ctx = make_context(settings, docker_id=docker_id, proc_root=proc_root, environ=env)
+        sources = make_sources(settings.sources)
     except ValueError as e:
         out.write(f"configuration error: {e}\n")
         return 2
@@ -137,13 +116,14 @@ def run_doctor(
     per_source = min(ctx.timeout.total, 5.0)
     for src in sources:
         if not src.targets(ctx):
-            w(f"  - {src.name}: skipped: {_SKIP_REASONS.get(src.name, 'does not apply')}\n")
+            w(f"  - {src.name}: skipped: {src.skipped}\n")
+    by_name = {src.name: src for src in sources}
     attempts = ladder.survey(ctx, time.monotonic() + per_source * 20, per_attempt=per_source)
     for a in attempts:
         ms = a.elapsed * 1000
         if a.info is None:
             w(f"  x {a.source} {a.target}: {a.detail} ({ms:.0f} ms)\n")
-            w(f"    hint: {hint(a.source, a.detail, ctx)}\n")
+            w(f"    hint: {hint(by_name[a.source], a.detail, ctx)}\n")
         else:
             w(f"  + {a.source} {a.target}: {a.info.task_definition} {a.info.arn} ({ms:.0f} ms)\n")
     answers = [a.info for a in attempts if a.info is not None]
@@ -170,16 +150,15 @@ def run_doctor(
     from ._outputs import envfile
 
     try:
-        for line in envfile.render(to_variables(first, prefix), "docker").splitlines():
+        for line in envfile.render(to_variables(first, settings.prefix), "docker").splitlines():
             w(f"  {line}\n")
     except EnvFileError as e:
         w(f"\nresult: FAILED: the answer cannot be written as an env file: {e}\n")
         return 1
     from ._discover import complete_host_address
-    from .sources import imds
 
     host = complete_host_address(first, ctx, time.monotonic() + min(ctx.timeout.total, 5.0))
-    w(network_section(answers, host, imds.enabled(env)))
+    w(network_section(answers, host, ctx.settings.imds))
     if problems:
         w("\nresult: FAILED: the sources disagree:\n" + "".join(f"  {p}\n" for p in problems))
         return 1

@@ -51,8 +51,9 @@ def test_without_psutil_the_doctors_proc_root_is_read(tmp_path: Path) -> None:
     assert child(NO_PSUTIL + PRINT_NAME, root) == "'tini'"
     # The whole doctor, as the command runs it, in an image without psutil.
     doctor = (
-        "import io\nfrom selfdiscover._doctor import run_doctor\nout = io.StringIO()\n"
-        "run_doctor(out, agent_url=None, timeout=1, docker_id=None, environ={}, proc_root=sys.argv[1])\n"
+        "import io\nfrom selfdiscover._doctor import run_doctor\n"
+        "from selfdiscover._settings import Settings\nout = io.StringIO()\n"
+        "run_doctor(out, Settings(timeout=1), environ={}, proc_root=sys.argv[1])\n"
         "print(out.getvalue())"
     )
     assert "process: PID 1 is 'tini'\n" in child(NO_PSUTIL + doctor, root) + "\n"

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from shimrun import EX_USAGE
 
 from selfdiscover.testing import Behaviour, FakeAgent, FakeBinding, FakeContainer, FakeENI, FakePort, FakeTask
 
@@ -499,7 +500,9 @@ def test_cli_fake_agent_serves_both_ports() -> None:
     )  # fmt: skip
     try:
         assert p.stdout is not None
-        url, tmde = p.stdout.readline().strip(), p.stdout.readline().strip()
+        labelled = p.stdout.readline(), p.stdout.readline()
+        assert labelled[0].startswith("introspection API") and labelled[1].startswith("task metadata")
+        url, tmde = (line.split()[-1] for line in labelled)
         task = get_json(f"{url}/v1/tasks?dockerid={docker_id}")
         (c,) = task["Containers"]
         assert c["Networks"][0]["NetworkMode"] == "awsvpc"
@@ -517,7 +520,7 @@ def test_cli_fake_agent_refuses_a_bad_port_spec() -> None:
          "--container-port", "http"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
-    assert r.returncode == 2 and "CONTAINERPORT" in r.stderr  # EX_USAGE
+    assert r.returncode == EX_USAGE and "CONTAINERPORT" in r.stderr
 
 
 def test_fake_task_defaults_stay_backward_compatible() -> None:

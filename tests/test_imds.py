@@ -11,6 +11,7 @@ import pytest
 
 from selfdiscover import TaskInfo, Timeout, discover
 from selfdiscover._discover import complete_host_address, make_context
+from selfdiscover._settings import read
 from selfdiscover.sources import imds
 from selfdiscover.testing import FakeAgent, FakeIMDS, random_docker_id
 
@@ -35,7 +36,7 @@ def hanging_imds() -> Iterator[FakeIMDS]:
 
 def test_token_then_local_ipv4(fake_imds: FakeIMDS) -> None:
     env = {"SELFDISCOVER_IMDS_URL": fake_imds.url}
-    assert imds.local_ipv4(env, Timeout(), time.monotonic() + 5) == "10.0.1.25"
+    assert imds.local_ipv4(env["SELFDISCOVER_IMDS_URL"], Timeout(), time.monotonic() + 5) == "10.0.1.25"
     reqs = fake_imds.requests
     assert [(r.method, r.path) for r in reqs] == [
         ("PUT", "/latest/api/token"),
@@ -88,7 +89,7 @@ def test_the_budget_never_passes_the_deadline(hanging_imds: FakeIMDS) -> None:
     env = {"SELFDISCOVER_IMDS_URL": hanging_imds.url}
     t0 = time.monotonic()
     with pytest.raises(imds.IMDSError, match="timed out"):
-        imds.local_ipv4(env, Timeout(), t0 + 0.3)
+        imds.local_ipv4(env["SELFDISCOVER_IMDS_URL"], Timeout(), t0 + 0.3)
     assert time.monotonic() - t0 < imds.BUDGET
 
 
@@ -98,25 +99,25 @@ def test_the_budget_never_passes_the_deadline(hanging_imds: FakeIMDS) -> None:
 )
 def test_failures_name_the_cause(fault: str, message: str) -> None:
     with FakeIMDS(fault=fault) as f, pytest.raises(imds.IMDSError, match=message):
-        imds.local_ipv4({"SELFDISCOVER_IMDS_URL": f.url}, Timeout(), time.monotonic() + 3)
+        imds.local_ipv4(f.url, Timeout(), time.monotonic() + 3)
 
 
 @pytest.mark.parametrize("body", ["10.0.1.25\nX=1", "not-an-ip", "0.0.0.0", "::1"])
 def test_a_hostile_answer_is_refused(fake_imds: FakeIMDS, body: str) -> None:
     fake_imds.values["local-ipv4"] = body
     with pytest.raises(imds.IMDSError, match=r"local-ipv4 is (not an IPv4|a wildcard) address"):
-        imds.local_ipv4({"SELFDISCOVER_IMDS_URL": fake_imds.url}, Timeout(), time.monotonic() + 3)
+        imds.local_ipv4(fake_imds.url, Timeout(), time.monotonic() + 3)
 
 
 def test_a_bad_url_is_named_and_nothing_is_asked(fake_imds: FakeIMDS) -> None:
     with pytest.raises(imds.IMDSError, match="SELFDISCOVER_IMDS_URL"):
-        imds.local_ipv4({"SELFDISCOVER_IMDS_URL": "https://x"}, Timeout(), time.monotonic() + 3)
+        imds.local_ipv4("https://x", Timeout(), time.monotonic() + 3)
     assert fake_imds.requests == []
 
 
 def test_never_asked_on_fargate_or_when_the_host_is_known(fake_imds: FakeIMDS) -> None:
     env = {"SELFDISCOVER_IMDS_URL": fake_imds.url, "SELFDISCOVER_IMDS": "1"}
-    ctx = make_context(agent_url=None, timeout=5.0, docker_id="a" * 64, proc_root="/nonexistent", environ=env)
+    ctx = make_context(read(env, timeout=5.0), docker_id="a" * 64, proc_root="/nonexistent", environ=env)
     arn = "arn:aws:ecs:us-west-2:111122223333:task/default/30bc42de1fb631fa64329abe1fa1f940"
     fargate = TaskInfo(arn=arn, family="f", version="1", launch_type="FARGATE")
     assert complete_host_address(fargate, ctx, time.monotonic() + 5) is fargate

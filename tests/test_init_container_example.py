@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from selfdiscover import cli
+from selfdiscover._outputs._shim import env_targets
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "init-container"
 FAMILY_RE = r"[A-Za-z0-9_-]{1,255}"
@@ -57,7 +58,7 @@ def test_init_container_writes_three_dialects_onto_the_volume(taskdef: dict[str,
     assert m["readOnly"] is False
     args = cli.build_parser().parse_args(init["command"])
     assert args.cmd == "write"
-    specs = [cli.parse_env_file_spec(s, args.format) for s in args.env_file]
+    specs = env_targets(cli.read_settings(args, {}))
     assert sorted(t.dialect for t in specs) == ["dotenv", "json", "shell"]
     for t in specs:
         assert posixpath.dirname(t.path) == m["containerPath"], t.path

@@ -17,6 +17,7 @@ from selfdiscover import AgentResponseError, TaskInfo
 from selfdiscover._discover import make_context
 from selfdiscover._model._fields import PortMapping
 from selfdiscover._model._variables import to_variables
+from selfdiscover._settings import Settings
 from selfdiscover.sources._agent import parse_task
 from selfdiscover.sources.introspection import _Introspection
 from selfdiscover.sources.metadata_file import parse_metadata_file
@@ -255,9 +256,8 @@ def test_introspection_bridge_and_awsvpc() -> None:
 def test_introspection_source_carries_ports_image_and_networks(fake_agent: Any) -> None:
     """Through a real socket: the introspection source answers with what /v1 carries."""
     fake_agent.load_samples()
-    ctx = make_context(
-        agent_url=fake_agent.url, timeout=5.0, docker_id=APP_ID, proc_root="/nonexistent", environ={}
-    )
+    settings = Settings(agent_url=fake_agent.url, timeout=5.0)
+    ctx = make_context(settings, docker_id=APP_ID, proc_root="/nonexistent", environ={})
     info = _Introspection().fetch(ctx, fake_agent.url, time.monotonic() + 5)
     assert info.container_name == "app"
     assert info.network_mode == "awsvpc" and info.ipv4_addresses == ("10.0.12.34",)

@@ -174,6 +174,56 @@ def test_a_non_retryable_error_ends_the_loop_at_once() -> None:
     assert len(calls) == 3 and len(clock.sleeps) == 2
 
 
+def test_each_attempt_is_one_call_of_fn_and_tenacity_counts_the_calls() -> None:
+    """No attempt is replayed: each error ``on_retry`` hears was raised once, by
+    its own call of ``fn``, and the number it comes with is the count of calls so far."""
+    clock = Clock(cost=0.01)
+    raised: list[RetryableError] = []
+    heard: list[tuple[int, BaseException, int]] = []
+
+    def fn() -> str:
+        clock.now += clock.cost
+        if len(raised) == 5:
+            return "ok"
+        raised.append(RetryableError(f"connection refused #{len(raised) + 1}"))
+        raise raised[-1]
+
+    def on_retry(n: int, err: BaseException, wait: float) -> None:
+        heard.append((n, err, len(raised)))
+
+    assert call(fn, deadline=5.0, retry=Retry(), on_retry=on_retry, clock=clock, sleep=clock.sleep) == "ok"
+    assert len(raised) == 5 and len(clock.sleeps) == 5  # six calls of fn, five waits
+    assert [(n, calls) for n, _, calls in heard] == [(k, k) for k in range(1, 6)]
+    assert all(err is mine for (_, err, _), mine in zip(heard, raised, strict=True))
+    for err in raised:  # raised by fn and caught by the loop that called it, never raised again
+        frames, tb = [], err.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        assert frames == ["call", "fn"], frames
+
+
+def test_the_attempt_after_a_cut_wait_is_the_last() -> None:
+    """Whatever the clock says after it: here each sleep advances the clock by
+    only half the time asked, so time is still left when that attempt fails."""
+    clock = Clock()
+    deadline = 1.0
+
+    def half_sleep(seconds: float) -> None:
+        assert len(clock.sleeps) < 200, "the loop did not stop after the cut wait"
+        clock.sleeps.append(seconds)
+        clock.now += seconds / 2
+
+    with pytest.raises(RetryableError) as info:
+        call(clock.failing, deadline=deadline, retry=Retry(), clock=clock, sleep=half_sleep)
+    rooms = [deadline - LAST_TRY - start for start in clock.starts]  # attempts cost nothing here
+    assert len(clock.sleeps) == len(clock.starts) - 1
+    assert all(wait < room for wait, room in zip(clock.sleeps[:-1], rooms, strict=False))  # not cut
+    assert clock.sleeps[-1] == pytest.approx(rooms[-2])  # the last wait was cut to the room left
+    assert rooms[-1] > 0  # and the attempt after it was the last, with time still left
+    assert str(info.value) == f"connection refused (after {len(clock.starts)} attempts)"
+
+
 def test_status_survives_and_success_needs_no_tenacity() -> None:
     code = """
 import sys, time
@@ -184,6 +234,12 @@ assert call(lambda: 42, deadline=time.monotonic() + 5, retry=Retry()) == 42
 assert "tenacity" not in sys.modules, "a healthy first attempt imported tenacity"
 def fail():
     raise RetryableError("HTTP 404", status=404)
+try:
+    call(fail, deadline=time.monotonic() + 5, retry=Retry(enabled=False))
+    raise SystemExit("no error")
+except RetryableError:
+    pass
+assert "tenacity" not in sys.modules, "a single attempt imported tenacity"
 try:
     call(fail, deadline=time.monotonic() + 0.3, retry=Retry())
     raise SystemExit("no error")

@@ -208,6 +208,7 @@ def test_doctor_reports_agreement_disagreement_and_hints(
     import io
 
     from selfdiscover._doctor import run_doctor
+    from selfdiscover._settings import read
 
     me = FakeContainer("app")
     task = agent.add_task("doc", 6, [me])
@@ -215,7 +216,7 @@ def test_doctor_reports_agreement_disagreement_and_hints(
     agent.write_metadata_file(str(path), task, me)
     env = {"ECS_CONTAINER_METADATA_URI_V4": agent.metadata_uri(me), "ECS_CONTAINER_METADATA_FILE": str(path)}
     out = io.StringIO()
-    assert run_doctor(out, agent_url=None, timeout=2, docker_id=None, environ=env, proc_root=str(proc)) == 0
+    assert run_doctor(out, read(env, timeout=2), environ=env, proc_root=str(proc)) == 0
     text = out.getvalue()
     assert "+ tmde-v4" in text and "+ metadata-file" in text and "ECS_TASK_FAMILY=doc" in text
     assert "result: OK (2 source(s)" in text
@@ -224,7 +225,7 @@ def test_doctor_reports_agreement_disagreement_and_hints(
     agent.add_task("else", 1, [other])
     env["ECS_CONTAINER_METADATA_URI_V4"] = agent.metadata_uri(other)
     out = io.StringIO()
-    assert run_doctor(out, agent_url=None, timeout=2, docker_id=None, environ=env, proc_root=str(proc)) == 1
+    assert run_doctor(out, read(env, timeout=2), environ=env, proc_root=str(proc)) == 1
     assert (
         "disagree" in out.getvalue() and "family='doc'" in out.getvalue() and "says 'else'" in out.getvalue()
     )
@@ -235,8 +236,7 @@ def test_doctor_reports_agreement_disagreement_and_hints(
     out = io.StringIO()
     rc = run_doctor(
         out,
-        agent_url=blackhole,
-        timeout=Timeout(connect=0.2, read=0.5, total=1).total,
+        read(env, agent_url=blackhole, timeout=1.0),
         docker_id=random_docker_id(),
         environ=env,
         proc_root=str(proc),

@@ -7,6 +7,10 @@ Exit codes are a contract (see README "Exit codes"):
 * 68 ``--required`` and not in ECS; 69 in ECS (or ``--required``) but discovery failed;
 * 73 an env file could not be written; 126 CMD not executable; 127 CMD not found;
 * 128+N killed by signal N (SIGTERM, SIGINT, SIGHUP) while discovering.
+
+The failure policy lives here too: ``required`` fails closed (68/69, CMD not
+started), ``optional`` fails open (CMD starts without the variables, with one
+warning), and ``auto``, the default, is open outside ECS and closed in it.
 """
 
 from __future__ import annotations
@@ -19,8 +23,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from ._paths import default_env_paths, own_dir
+from .._version import __version__
+from ._paths import DEFAULT_ENV_FILE, default_env_paths, own_dir, split_spec
+
+if TYPE_CHECKING:
+    from .._model import TaskInfo
+    from .._settings import Settings
 
 EX_USAGE = 2
 EX_DATAERR = 65
@@ -29,6 +39,8 @@ EX_UNAVAILABLE = 69
 EX_CANTCREAT = 73
 EX_NOEXEC = 126
 EX_NOTFOUND = 127
+
+POLICIES = ("auto", "required", "optional")
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -177,3 +189,105 @@ def exec_command(command: Sequence[str], env: Mapping[str, str], diag: Diag) -> 
         diag.error(f"{command[0]}: cannot execute: {e}")
         return EX_NOEXEC
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def env_targets(settings: Settings) -> list[EnvTarget]:
+    """The files to write: each ``[DIALECT:]PATH`` given (a path without a
+    dialect takes ``settings.format``), else the default location."""
+    if settings.no_env_file:
+        return []
+    targets = []
+    for spec in settings.env_file:
+        dialect, path = split_spec(spec.strip())
+        targets.append(EnvTarget(path, dialect or settings.format))
+    return targets or [EnvTarget(DEFAULT_ENV_FILE, settings.format, explicit=False)]
+
+
+def discover_task(settings: Settings, diag: Diag, *, docker_id: str | None = None) -> TaskInfo:
+    """Discovery with these settings; its warnings (tags without permission,
+    IMDS unreachable: never fatal) go to stderr."""
+    from .._discover import discover_with
+
+    info = discover_with(settings, docker_id=docker_id)
+    for warning in info.warnings:
+        diag.warn(warning)
+    return info
+
+
+def run_exec(settings: Settings, command: Sequence[str], diag: Diag, *, docker_id: str | None = None) -> int:
+    """``exec``: discover, write, export, then become ``command``."""
+    if not command:
+        diag.error("exec needs a command: selfdiscover exec [OPTIONS] -- CMD [ARG...]")
+        return EX_USAGE
+    going_on = f"starting {command[0]}"
+    rc, env = discover_and_write(settings, diag, going_on=going_on, empty_files=False, docker_id=docker_id)
+    if rc is not None:
+        return rc
+    return exec_command(command, env, diag)
+
+
+def run_write(settings: Settings, diag: Diag, *, docker_id: str | None = None) -> int:
+    """``write``: what ``exec`` does before the exec; 0 exactly when ``exec``
+    would have started CMD."""
+    going_on = "writing the env files"
+    rc, _ = discover_and_write(settings, diag, going_on=going_on, empty_files=True, docker_id=docker_id)
+    return rc or 0
+
+
+def discover_and_write(
+    settings: Settings, diag: Diag, *, going_on: str, empty_files: bool, docker_id: str | None = None
+) -> tuple[int | None, Mapping[str, str]]:
+    """Discovery, the failure policy and the env files: all of exec but the exec.
+
+    Returns ``(exit code, _)`` to stop, or ``(None, environment)`` to go on with
+    that environment (without the variables when the policy let a failed
+    discovery through). ``empty_files``: a failure let through still writes the
+    files, with no variables, for readers that have only the files.
+    """
+    from .._errors import DiscoveryError, NotInECSError
+    from .._model._variables import to_variables
+
+    trap_stop_signals()
+    policy = settings.policy
+    if policy not in POLICIES:
+        diag.error(f"SELFDISCOVER_POLICY must be one of {', '.join(POLICIES)}, got {policy!r}")
+        return EX_USAGE, os.environ
+    try:
+        mode = int(settings.mode, 8)
+        if not 0 <= mode <= 0o777:
+            raise ValueError
+    except ValueError:
+        diag.error(f"--mode must be octal permission bits 0000-0777, got {settings.mode!r}")
+        return EX_USAGE, os.environ
+    targets = env_targets(settings)
+
+    try:
+        info = discover_task(settings, diag, docker_id=docker_id)
+    except NotInECSError as e:
+        if policy == "required":
+            diag.error(str(e))
+            return EX_NOTECS, os.environ
+        failed: Exception = e
+    except DiscoveryError as e:
+        if policy != "optional":
+            diag.error(str(e))
+            return EX_UNAVAILABLE, os.environ
+        failed = e
+    except ValueError as e:  # a bad URL in the environment
+        diag.error(str(e))
+        return EX_USAGE, os.environ
+    else:
+        diag.info(f"task {info.arn} ({info.task_definition}) from {info.source}")
+        variables = to_variables(info, settings.prefix)
+        env, exported = merge_environment(os.environ, variables, override=settings.override)
+        header = f"written by selfdiscover {__version__} from {info.source}"
+        rc = write_targets(targets, exported, diag, mode=mode, header=header)
+        return (rc if rc and policy != "optional" else None), env
+
+    diag.warn(f"{failed}; {going_on} without ECS variables")
+    if empty_files:  # the readers have only the files: give them one, and no stale one
+        header = f"written by selfdiscover {__version__}: no task discovered"
+        rc = write_targets(targets, {}, diag, mode=mode, header=header)
+        if rc and policy != "optional":
+            return rc, os.environ
+    return None, os.environ

@@ -17,6 +17,7 @@ from typing import Protocol
 from .._containerid import Identity
 from .._errors import AgentUnavailableError, DiscoveryError, NotInECSError, RetryableError
 from .._model import TaskInfo
+from .._settings import Settings
 from ._retry import prefer_answer
 from ._timing import Timeout
 
@@ -26,7 +27,17 @@ class Context:
     container's ID and the timeouts. Plain class, not a dataclass: it is on
     the start-up path of every shim run."""
 
-    __slots__ = ("agent_url", "environ", "evidence", "identity", "in_ecs", "proc_root", "tags", "timeout")
+    __slots__ = (
+        "agent_url",
+        "environ",
+        "evidence",
+        "identity",
+        "in_ecs",
+        "proc_root",
+        "settings",
+        "tags",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -39,6 +50,7 @@ class Context:
         agent_url: str | None = None,  # an explicit introspection URL
         in_ecs: bool = False,
         tags: bool = False,  # ask for task and container-instance tags (TMDE /taskWithTags)
+        settings: Settings | None = None,
     ) -> None:
         self.environ = environ
         self.proc_root = proc_root
@@ -48,6 +60,7 @@ class Context:
         self.agent_url = agent_url
         self.in_ecs = in_ecs
         self.tags = tags
+        self.settings = Settings() if settings is None else settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +76,13 @@ class Attempt:
 
 class Source(Protocol):
     name: str
+    # For ``doctor``: why the source does not apply when ``targets`` is empty.
+    skipped: str
+
+    def hint(self, detail: str, ctx: Context) -> str | None:
+        """For ``doctor``: what a failure with this ``detail`` most likely
+        means for this source, or ``None`` for the generic reading."""
+        ...
 
     def targets(self, ctx: Context) -> list[str]:
         """Where this source would look; empty means "does not apply here"."""

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Mapping
 
 from .._errors import SelfdiscoverError
 from .._model._fields import ip_address
 from . import _http
-from ._timing import Timeout, flag
+from ._timing import Timeout
 
 DEFAULT_URL = "http://169.254.169.254"
 # Long enough for a PUT and a GET on a healthy instance; short enough that a
@@ -35,14 +34,12 @@ class IMDSError(SelfdiscoverError):
     """The instance metadata service did not give the host address."""
 
 
-def enabled(environ: Mapping[str, str]) -> bool:
-    return flag(environ.get("SELFDISCOVER_IMDS"), default=False)
-
-
-def local_ipv4(environ: Mapping[str, str], timeout: Timeout, deadline: float) -> str:
-    """The instance's private IPv4 (``local-ipv4``), within ``BUDGET`` seconds
-    of now and never past ``deadline``; raises ``IMDSError`` saying why not."""
-    url = (environ.get("SELFDISCOVER_IMDS_URL") or DEFAULT_URL).strip()
+def local_ipv4(url: str | None, timeout: Timeout, deadline: float) -> str:
+    """The instance's private IPv4 (``local-ipv4``) from the service at ``url``
+    (``SELFDISCOVER_IMDS_URL``; default the link-local address), within
+    ``BUDGET`` seconds of now and never past ``deadline``; raises
+    ``IMDSError`` saying why not."""
+    url = url or DEFAULT_URL
     try:
         _http.split_base(url)
     except ValueError as e:

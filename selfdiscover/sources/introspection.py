@@ -42,6 +42,17 @@ def parse_default_gateway(route_text: str) -> str | None:
 
 class _Introspection:
     name = ""
+    skipped = ""
+
+    def hint(self, detail: str, ctx: Context) -> str | None:
+        if "404" not in detail:
+            return None
+        if ctx.identity.rule.startswith("mountinfo"):
+            return (
+                "the agent does not know this ID; an ID from mountinfo may be another container's "
+                "(shared network namespace): set SELFDISCOVER_DOCKER_ID or use the v4 endpoint"
+            )
+        return "the agent does not know this container (yet): not an ECS task, or the start-up race"
 
     def fetch(self, ctx: Context, target: str, deadline: float) -> TaskInfo:
         docker_id = ctx.identity.container_id
@@ -85,6 +96,7 @@ class _Introspection:
 
 class ExplicitURL(_Introspection):
     name = "agent-url"
+    skipped = "SELFDISCOVER_AGENT_URL is not set (or no container ID)"
 
     def targets(self, ctx: Context) -> list[str]:
         return [ctx.agent_url] if ctx.agent_url and ctx.identity.container_id else []
@@ -92,6 +104,12 @@ class ExplicitURL(_Introspection):
 
 class Localhost(_Introspection):
     name = "agent-localhost"
+    skipped = "no container ID to ask about, or an explicit agent URL replaces it"
+
+    def hint(self, detail: str, ctx: Context) -> str | None:
+        if "refused" in detail or "timed out" in detail:
+            return "the agent listens on the host: localhost reaches it only in host network mode"
+        return super().hint(detail, ctx)
 
     def targets(self, ctx: Context) -> list[str]:
         if ctx.agent_url or not ctx.identity.container_id:
@@ -103,6 +121,15 @@ class Gateway(_Introspection):
     """Only with evidence of ECS: outside ECS the gateway is somebody's router."""
 
     name = "agent-gateway"
+    skipped = "no evidence of ECS, no default route in /proc/net/route, or no container ID"
+
+    def hint(self, detail: str, ctx: Context) -> str | None:
+        if "refused" in detail or "timed out" in detail:
+            return (
+                "bridge mode and the gateway drops port 51678: set "
+                "ECS_ALLOW_OFFHOST_INTROSPECTION_ACCESS=true on the instance, or rely on the v4 endpoint"
+            )
+        return super().hint(detail, ctx)
 
     def targets(self, ctx: Context) -> list[str]:
         if ctx.agent_url or not ctx.identity.container_id or not ctx.evidence:

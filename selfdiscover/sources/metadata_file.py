@@ -52,6 +52,12 @@ def parse_metadata_file(text: str, *, source: str) -> TaskInfo:
 
 class MetadataFile:
     name = "metadata-file"
+    skipped = "ECS_CONTAINER_METADATA_FILE is not set (ECS_ENABLE_CONTAINER_METADATA is off)"
+
+    def hint(self, detail: str, ctx: Context) -> str | None:
+        if "not ready" in detail:
+            return "the agent has not marked the metadata file READY yet (usually within a second of start)"
+        return None
 
     def targets(self, ctx: Context) -> list[str]:
         path = (ctx.environ.get("ECS_CONTAINER_METADATA_FILE") or "").strip()

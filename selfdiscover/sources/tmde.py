@@ -123,6 +123,12 @@ def parse_task_metadata(
 class _TMDE:
     name = ""
     variable = ""
+    skipped = ""
+
+    def hint(self, detail: str, ctx: Context) -> str | None:
+        if "404" in detail or "500" in detail:
+            return "the endpoint does not know this container yet (start-up race) or the URI is stale"
+        return None
 
     def targets(self, ctx: Context) -> list[str]:
         uri = (ctx.environ.get(self.variable) or "").strip()
@@ -151,8 +157,10 @@ class _TMDE:
 class V4(_TMDE):
     name = "tmde-v4"
     variable = "ECS_CONTAINER_METADATA_URI_V4"
+    skipped = "ECS_CONTAINER_METADATA_URI_V4 is not set (agent older than 1.39, or not ECS)"
 
 
 class V3(_TMDE):
     name = "tmde-v3"
     variable = "ECS_CONTAINER_METADATA_URI"
+    skipped = "ECS_CONTAINER_METADATA_URI is not set (agent older than 1.21, or not ECS)"
