@@ -7,47 +7,30 @@ each name below is loaded on first use.
 from ._version import __version__
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # "import X as X": a re-export, to type checkers
     from typing import Any
 
-    from ._containerid import container_id
-    from ._discover import discover
-    from ._errors import (
-        AgentResponseError,
-        AgentUnavailableError,
-        AmbiguousIDError,
-        DiscoveryError,
-        EnvFileError,
-        NotInECSError,
-        SelfdiscoverError,
-        SourceConflictError,
-        TaskNotFoundError,
-    )
-    from ._model import TaskInfo
-    from .sources._agent import AgentClient
-    from .sources._timing import Retry, Timeout
+    from ._containerid import container_id as container_id
+    from ._discover import discover as discover
+    from ._errors import AgentResponseError as AgentResponseError
+    from ._errors import AgentUnavailableError as AgentUnavailableError
+    from ._errors import AmbiguousIDError as AmbiguousIDError
+    from ._errors import DiscoveryError as DiscoveryError
+    from ._errors import EnvFileError as EnvFileError
+    from ._errors import NotInECSError as NotInECSError
+    from ._errors import SelfdiscoverError as SelfdiscoverError
+    from ._errors import SourceConflictError as SourceConflictError
+    from ._errors import TaskNotFoundError as TaskNotFoundError
+    from ._model import TaskInfo as TaskInfo
+    from .sources._agent import AgentClient as AgentClient
+    from .sources._timing import Retry as Retry
+    from .sources._timing import Timeout as Timeout
 
-__all__ = [
-    "AgentClient",
-    "AgentResponseError",
-    "AgentUnavailableError",
-    "AmbiguousIDError",
-    "DiscoveryError",
-    "EnvFileError",
-    "NotInECSError",
-    "Retry",
-    "SelfdiscoverError",
-    "SourceConflictError",
-    "TaskInfo",
-    "TaskNotFoundError",
-    "Timeout",
-    "__version__",
-    "container_id",
-    "discover",
-]
-
-# Where each name lives; loaded on first use, so that ``import selfdiscover``
-# costs a program that only imports it (a logging setup, a plugin scan) nothing.
+# The public names and where each lives: the one list. ``__all__`` and
+# ``dir()`` follow it; the imports above say the same to type checkers, which
+# cannot see through ``__getattr__`` (a test holds the two equal). Each name is
+# loaded on first use, so that ``import selfdiscover`` costs a program that
+# only imports it (a logging setup, a plugin scan) nothing.
 _LAZY = {
     "container_id": "._containerid",
     "discover": "._discover",
@@ -55,8 +38,22 @@ _LAZY = {
     "AgentClient": ".sources._agent",
     "Retry": ".sources._timing",
     "Timeout": ".sources._timing",
-    **{name: "._errors" for name in __all__ if name.endswith("Error")},
+    **dict.fromkeys(
+        (
+            "AgentResponseError",
+            "AgentUnavailableError",
+            "AmbiguousIDError",
+            "DiscoveryError",
+            "EnvFileError",
+            "NotInECSError",
+            "SelfdiscoverError",
+            "SourceConflictError",
+            "TaskNotFoundError",
+        ),
+        "._errors",
+    ),
 }
+__all__ = ["__version__", *_LAZY]
 
 
 def __dir__() -> list[str]:

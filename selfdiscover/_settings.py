@@ -39,7 +39,8 @@ def flag(value: str | None, default: bool) -> bool:
     return default
 
 
-def _words(value: str | None) -> tuple[str, ...]:
+def words(value: str | None) -> tuple[str, ...]:
+    """A comma-separated list, each item stripped, empty items dropped."""
     return tuple(w.strip() for w in (value or "").split(",") if w.strip())
 
 
@@ -72,8 +73,8 @@ class Settings:
 # How each field is read from its variable (by default the text as it is).
 _READERS: dict[str, Any] = {
     "timeout": lambda text: _seconds(text, PREFIX + "TIMEOUT"),
-    "sources": lambda text: _words(text) or None,
-    "env_file": _words,
+    "sources": lambda text: words(text) or None,
+    "env_file": words,
     "tags": lambda text: flag(text, default=False),
     "verify": lambda text: flag(text, default=False),
     "retries": lambda text: flag(text, default=True),

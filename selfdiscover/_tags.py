@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from ._model import TaskInfo, parse_task_arn
 from ._model._variables import to_variables
+from ._settings import raw, words
 
 # The canonical fields (suffixes of the exported variables) enrichment uses.
 FIELDS = (
@@ -111,7 +112,7 @@ def resolve_explained(
     A named file (``env_file``, else ``SELFDISCOVER_ENV_FILE``) means exactly
     that file, as it does for the writer. Only without one are the default
     locations read, and only as far as a writer could have made them (see
-    ``_envpaths``).
+    ``selfdiscover._outputs._paths``).
     """
     env = os.environ if environ is None else environ
     found = _from_env(env, prefix)
@@ -121,7 +122,8 @@ def resolve_explained(
     from ._outputs._paths import read_defaults, split_spec
 
     notes: list[str] = []
-    specs = [env_file] if env_file else [p for p in (env.get("SELFDISCOVER_ENV_FILE") or "").split(",") if p]
+    # Only this variable: a malformed other setting must not cost a log record its identity.
+    specs = [env_file] if env_file else list(words(raw(env, "ENV_FILE")))
     if specs:
         texts: list[tuple[str, str | None]] = []
         for spec in specs:

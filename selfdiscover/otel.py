@@ -37,17 +37,13 @@ _log = logging.getLogger("selfdiscover.otel")
 
 def _timeout_from_env(environ: Mapping[str, str]) -> float:
     """``SELFDISCOVER_OTEL_TIMEOUT``, else ``SELFDISCOVER_TIMEOUT``, else 2 s."""
-    for name in ("SELFDISCOVER_OTEL_TIMEOUT", "SELFDISCOVER_TIMEOUT"):
-        raw = environ.get(name, "").strip()
-        if not raw:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            value = float("nan")
-        if not 0 < value <= 3600:  # nan fails too
-            raise ValueError(f"{name} must be a number of seconds in (0, 3600], got {raw!r}")
-        return value
+    from ._settings import PREFIX, raw
+    from .sources._timing import parse_seconds
+
+    for name in ("OTEL_TIMEOUT", "TIMEOUT"):
+        text = raw(environ, name)
+        if text is not None:
+            return parse_seconds(text, PREFIX + name)
     return DEFAULT_TIMEOUT
 
 

@@ -1,20 +1,14 @@
 """Timeouts and retries as values you pass, not constants you hunt for, and
-the two rules for reading them from text: seconds and yes/no flags.
-
-Kept free of imports beyond the standard library's cheapest so ``import
-selfdiscover`` stays cheap.
+the one rule for seconds read from text (a variable, an option).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 DEFAULT_TOTAL = 10.0
 # Every limit is a bound: positive, finite and at most an hour.
 MAX_SECONDS = 3600.0
-_YES = ("1", "true", "yes", "on")
-_NO = ("0", "false", "no", "off")
 
 
 def seconds(value: float, what: str, *, shown: str | None = None) -> float:
@@ -35,17 +29,6 @@ def parse_seconds(text: str, what: str) -> float:
     return seconds(value, what, shown=repr(text))
 
 
-def flag(value: str | None, default: bool) -> bool:
-    """A yes/no setting: 1/true/yes/on or 0/false/no/off in any case, spaces
-    ignored; anything else, unset and empty included, is ``default``."""
-    text = (value or "").strip().lower()
-    if text in _YES:
-        return True
-    if text in _NO:
-        return False
-    return default
-
-
 @dataclass(frozen=True, slots=True)
 class Timeout:
     """Limits in seconds. ``total`` is the one overall deadline for a discovery.
@@ -62,13 +45,6 @@ class Timeout:
     def __post_init__(self) -> None:
         for name in ("connect", "read", "total"):
             seconds(getattr(self, name), f"Timeout.{name}")
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Timeout:
-        """``SELFDISCOVER_TIMEOUT`` (seconds) sets ``total``; a bad value is an error."""
-        env = os.environ if environ is None else environ
-        raw = env.get("SELFDISCOVER_TIMEOUT", "").strip()
-        return cls(total=parse_seconds(raw, "SELFDISCOVER_TIMEOUT")) if raw else cls()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +63,3 @@ class Retry:
     initial: float = 0.05
     maximum: float = 0.5
     enabled: bool = True
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Retry:
-        """``SELFDISCOVER_RETRIES=0`` turns retries off (one attempt)."""
-        env = os.environ if environ is None else environ
-        return cls(enabled=flag(env.get("SELFDISCOVER_RETRIES"), default=True))
