@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 from rawserver import RawServer, scripted
+from shimrun import Setup, in_ecs_env, outside_ecs_env, setup_task
 
 import selfdiscover.testing.pytest_plugin as shipped_plugin
-from selfdiscover.testing import FakeAgent
+from selfdiscover.testing import Behaviour, FakeAgent
 
 # Derandomized everywhere (the README's "fixed seed"): every run tries the same examples,
 # and no example database is written into the checkout.
@@ -66,6 +67,34 @@ def _scrubbed_env() -> dict[str, str]:
 @pytest.fixture
 def clean_env() -> dict[str, str]:
     return _scrubbed_env()
+
+
+# --- in ECS, and outside it (plain helpers in shimrun.py) -----------------------------
+
+
+@pytest.fixture
+def ecs(agent: FakeAgent, clean_env: dict[str, str]) -> Setup:
+    """A task web:7 with container app on ``agent``, and discovery pointed at it."""
+    return setup_task(agent, clean_env)
+
+
+@pytest.fixture
+def down_agent() -> Iterator[FakeAgent]:
+    """A port that is bound but never listens: every connect is refused."""
+    with FakeAgent(behaviour=Behaviour(down_for=120)) as a:
+        yield a
+
+
+@pytest.fixture
+def in_ecs_down(clean_env: dict[str, str], down_agent: FakeAgent) -> dict[str, str]:
+    """Clearly ECS (the v4 endpoint variable is set), but nothing answers."""
+    return in_ecs_env(clean_env, down_agent.url)
+
+
+@pytest.fixture
+def outside(clean_env: dict[str, str]) -> dict[str, str]:
+    """No ECS variable and no agent URL: a laptop or CI."""
+    return outside_ecs_env(clean_env)
 
 
 @pytest.fixture(scope="session")

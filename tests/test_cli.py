@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -24,22 +23,21 @@ from urllib.parse import quote
 
 import envreaders as readers
 import pytest
-from shimrun import dumped, sd
+from shimrun import (
+    EX_CANTCREAT,
+    EX_DATAERR,
+    EX_NOTECS,
+    EX_UNAVAILABLE,
+    EX_USAGE,
+    PY,
+    Setup,
+    dump_cmd,
+    dumped,
+    sd,
+)
 
 import selfdiscover
 from selfdiscover.testing import Behaviour, FakeAgent, FakeContainer, FakeTask, random_docker_id
-
-PY = sys.executable
-EX_USAGE, EX_DATAERR, EX_NOTECS, EX_UNAVAILABLE, EX_CANTCREAT = 2, 65, 68, 69, 73
-
-DUMP = (
-    "import json, os, sys\n"
-    "json.dump({k: v for k, v in os.environ.items() if k.startswith(sys.argv[1])}, sys.stdout)\n"
-)
-
-
-def dump_cmd(prefix: str = "ECS_") -> list[str]:
-    return [PY, "-c", DUMP, prefix]
 
 
 def read_json(path: Path) -> dict[str, str]:
@@ -47,44 +45,20 @@ def read_json(path: Path) -> dict[str, str]:
     return data
 
 
-@pytest.fixture
-def task(agent: FakeAgent) -> FakeTask:
-    return agent.add_container_task(random_docker_id(), "web", 7, "app")
+# The suite's fixtures (suite.py) give the rest: ``ecs`` (the task below and its
+# environment), ``outside``, ``down_agent`` and ``in_ecs_down``.
 
 
 @pytest.fixture
-def env(agent: FakeAgent, task: FakeTask, clean_env: dict[str, str]) -> dict[str, str]:
+def task(ecs: Setup) -> FakeTask:
+    """The task web:7 (container app) on ``agent``."""
+    return ecs.task
+
+
+@pytest.fixture
+def env(ecs: Setup) -> dict[str, str]:
     """Discovery pointed at the fake agent, for ``task``'s container."""
-    return dict(
-        clean_env,
-        SELFDISCOVER_AGENT_URL=agent.url,
-        SELFDISCOVER_DOCKER_ID=task.containers[0].docker_id,
-        SELFDISCOVER_TIMEOUT="5",
-    )
-
-
-@pytest.fixture
-def outside(clean_env: dict[str, str]) -> dict[str, str]:
-    """No ECS variable and no agent URL: a laptop or CI."""
-    return dict(clean_env, SELFDISCOVER_TIMEOUT="0.5")
-
-
-@pytest.fixture
-def down_agent() -> Iterator[FakeAgent]:
-    with FakeAgent(behaviour=Behaviour(down_for=120)) as a:
-        yield a
-
-
-@pytest.fixture
-def in_ecs_down(clean_env: dict[str, str], down_agent: FakeAgent) -> dict[str, str]:
-    """Clearly ECS (the v4 endpoint variable is set), but nothing answers."""
-    return dict(
-        clean_env,
-        ECS_CONTAINER_METADATA_URI_V4=f"{down_agent.url}/v4/abc",
-        SELFDISCOVER_AGENT_URL=down_agent.url,
-        SELFDISCOVER_DOCKER_ID=random_docker_id(),
-        SELFDISCOVER_TIMEOUT="0.25",
-    )
+    return ecs.env
 
 
 # --- help, version, usage errors --------------------------------------------------
@@ -210,7 +184,7 @@ def test_env_file_variable_with_dialects_and_format_variable(
 ) -> None:
     a, b, c = tmp_path / "a.json", tmp_path / "b.sh", tmp_path / "c.conf"
     extra = {"SELFDISCOVER_ENV_FILE": f" json:{a} , shell:{b},{c} ,", "SELFDISCOVER_FORMAT": "systemd"}
-    exported = dumped(sd(shim, ["exec", "--", *dump_cmd()], {**env, **extra}))
+    exported = dumped(sd(shim, ["exec", "--", *dump_cmd()], {**env, **extra}))["env"]
     assert "ECS_TASK_ARN" in exported
     assert read_json(a) == exported
     assert readers.read_shell(b) == exported
@@ -259,7 +233,7 @@ def test_prefix(
     path = tmp_path / "ecs.json"
     got = dumped(
         sd(shim, ["exec", *args, "--env-file", f"json:{path}", "--", *dump_cmd("")], {**env, **extra})
-    )
+    )["env"]
     assert got[prefix + "TASK_ARN"] == task.arn
     assert got[prefix + "TASK_FAMILY"] == "web"
     assert got[prefix + "CLUSTER"] == agent.cluster
@@ -294,7 +268,7 @@ def test_existing_variables_are_kept_unless_override(
     preset = {"ECS_CLUSTER": "operator's choice", "ECS_TASK_FAMILY": ""}
     got = dumped(
         sd(shim, ["exec", *args, "--env-file", f"json:{path}", "--", *dump_cmd()], {**env, **preset, **extra})
-    )
+    )["env"]
     want = {"ECS_CLUSTER": agent.cluster, "ECS_TASK_FAMILY": "web"} if overridden else preset
     assert {k: got[k] for k in want} == want
     assert read_json(path) == got  # the files carry what CMD got
@@ -347,7 +321,7 @@ def test_agent_url_and_docker_id_options_win(
 ) -> None:
     wrong = {"SELFDISCOVER_AGENT_URL": down_agent.url, "SELFDISCOVER_DOCKER_ID": random_docker_id()}
     args = ["--agent-url", env["SELFDISCOVER_AGENT_URL"], "--docker-id", task.containers[0].docker_id]
-    got = dumped(sd(shim, ["exec", *args, "--no-env-file", "--", *dump_cmd()], {**env, **wrong}))
+    got = dumped(sd(shim, ["exec", *args, "--no-env-file", "--", *dump_cmd()], {**env, **wrong}))["env"]
     assert got["ECS_TASK_ARN"] == task.arn
 
 
@@ -627,7 +601,7 @@ def test_show_prints_what_exec_writes_in_every_format(
     shim: list[str], env: dict[str, str], tmp_path: Path
 ) -> None:
     written = tmp_path / "exec.json"
-    exported = dumped(sd(shim, ["exec", "--env-file", f"json:{written}", "--", *dump_cmd()], env))
+    exported = dumped(sd(shim, ["exec", "--env-file", f"json:{written}", "--", *dump_cmd()], env))["env"]
     assert read_json(written) == exported
     default = sd(shim, ["show"], env)
     assert default.returncode == 0 and default.stderr == ""

@@ -6,17 +6,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from shimrun import EX_UNAVAILABLE, dump_cmd
 
 from selfdiscover.testing import FakeAgent, FakeContainer, random_docker_id
 
 SCRIPT = Path(__file__).resolve().parent.parent / "entrypoint" / "selfdiscover-entrypoint.sh"
-PRINT_ENV = (
-    "import json, os; print(json.dumps({k: v for k, v in os.environ.items() if k.startswith('ECS_')}))"
-)
 
 
 @pytest.mark.skipif(shutil.which("dash") is None, reason="dash is not installed")
@@ -32,7 +29,7 @@ def test_wrapper_sources_the_shell_file_and_execs(clean_env: dict[str, str], tmp
         }
         # A step that uses a sourced variable, then exec: the app sees everything.
         out = subprocess.run(
-            ["dash", str(SCRIPT), sys.executable, "-c", PRINT_ENV],
+            ["dash", str(SCRIPT), *dump_cmd()],
             env=env,
             capture_output=True,
             text=True,
@@ -40,7 +37,7 @@ def test_wrapper_sources_the_shell_file_and_execs(clean_env: dict[str, str], tmp
             cwd=tmp_path,
         )
     assert out.returncode == 0, out.stderr
-    seen = json.loads(out.stdout)
+    seen = json.loads(out.stdout)["env"]
     assert seen["ECS_TASK_FAMILY"] == "wrapped" and seen["ECS_TASK_VERSION"] == "8"
     assert seen["ECS_CONTAINER_NAME"] == "it's $(touch pwned) `id`"
     assert not (tmp_path / "pwned").exists()
@@ -62,5 +59,5 @@ def test_wrapper_fails_closed_with_the_shims_code(clean_env: dict[str, str], tmp
         text=True,
         timeout=30,
     )
-    assert out.returncode == 69 and not (tmp_path / "started").exists()
+    assert out.returncode == EX_UNAVAILABLE and not (tmp_path / "started").exists()
     assert os.path.exists(SCRIPT)

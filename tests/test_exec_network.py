@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shimrun import dumped, sd
-from test_exec import ONE_READER, READER_PARAMS, Reader, dump_cmd
+from shimrun import EX_DATAERR, EX_UNAVAILABLE, dump_cmd, dumped, sd
+from test_exec import ONE_READER, READER_PARAMS, Reader
 
 import selfdiscover.testing
 from selfdiscover.testing import Behaviour, FakeAgent
@@ -195,7 +195,7 @@ def test_a_tag_dotenv_cannot_carry_is_refused_by_name(
     with FakeAgent(behaviour=Behaviour(override=TMDE(task))) as agent:
         args = ["exec", "--tags", "--env-file", f"dotenv:{path}", "--", "true"]
         proc = sd(shim, args, shim_env(clean_env, agent))
-    assert proc.returncode == 65, proc.stderr
+    assert proc.returncode == EX_DATAERR, proc.stderr
     assert "ECS_TASK_TAGS" in proc.stderr
     assert not path.exists()
 
@@ -214,5 +214,5 @@ def test_malformed_tags_fail_closed_with_a_clear_error(
     task = {**bridge_task(), **bad}
     with FakeAgent(behaviour=Behaviour(override=TMDE(task))) as agent:
         proc = sd(shim, ["exec", "--tags", "--no-env-file", "--", "true"], shim_env(clean_env, agent))
-    assert proc.returncode == 69, proc.stderr
+    assert proc.returncode == EX_UNAVAILABLE, proc.stderr
     assert "TaskTags" in proc.stderr and len(proc.stderr.splitlines()) == 1

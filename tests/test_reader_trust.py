@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from shimrun import sd
+from shimrun import EX_CANTCREAT, sd
 
 from selfdiscover import _tags
 from selfdiscover._errors import EnvFileError
 from selfdiscover._outputs import _paths as _envpaths
-from selfdiscover._outputs._shim import EX_CANTCREAT
 from selfdiscover.testing import FakeAgent, random_docker_id
 
 ARN = "arn:aws:ecs:us-west-2:111122223333:task/prod/{}"

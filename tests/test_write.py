@@ -21,12 +21,20 @@ from pathlib import Path
 
 import envreaders as readers
 import pytest
-from shimrun import sd
+from shimrun import (
+    EX_CANTCREAT,
+    EX_DATAERR,
+    EX_NOTECS,
+    EX_UNAVAILABLE,
+    EX_USAGE,
+    in_ecs_env,
+    outside_ecs_env,
+    sd,
+    setup_task,
+)
 
 from selfdiscover import cli
-from selfdiscover.testing import Behaviour, FakeAgent, random_docker_id
-
-EX_USAGE, EX_DATAERR, EX_NOTECS, EX_UNAVAILABLE, EX_CANTCREAT = 2, 65, 68, 69, 73
+from selfdiscover.testing import Behaviour, FakeAgent
 
 
 @pytest.fixture
@@ -35,23 +43,10 @@ def agent() -> Iterator[FakeAgent]:
         yield a
 
 
-@pytest.fixture
-def down_agent() -> Iterator[FakeAgent]:
-    """Bound but never listening: every connect is refused."""
-    with FakeAgent(behaviour=Behaviour(down_for=120)) as a:
-        yield a
-
-
 def task_env(agent: FakeAgent, clean_env: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     """(environment of a container of a one-container task, the variables it should get)."""
-    docker_id = random_docker_id()
-    task = agent.add_container_task(docker_id, "web", 7, "init")
-    env = dict(
-        clean_env,
-        SELFDISCOVER_AGENT_URL=agent.url,
-        SELFDISCOVER_DOCKER_ID=docker_id,
-        SELFDISCOVER_TIMEOUT="5",
-    )
+    setup = setup_task(agent, clean_env, "web", 7, "init")
+    task, env, docker_id = setup.task, setup.env, setup.env["SELFDISCOVER_DOCKER_ID"]
     want = {
         "ECS_TASK_ARN": task.arn,
         "ECS_TASK_FAMILY": "web",
@@ -62,21 +57,6 @@ def task_env(agent: FakeAgent, clean_env: Mapping[str, str]) -> tuple[dict[str, 
         "ECS_CONTAINER_ID": docker_id,
     }
     return env, want
-
-
-def in_ecs(clean_env: Mapping[str, str], url: str) -> dict[str, str]:
-    """ECS evidence (the v4 endpoint variable), every source pointing at *url*."""
-    return dict(
-        clean_env,
-        ECS_CONTAINER_METADATA_URI_V4=f"{url}/v4/{random_docker_id()[:32]}-1",
-        SELFDISCOVER_AGENT_URL=url,
-        SELFDISCOVER_DOCKER_ID=random_docker_id(),
-        SELFDISCOVER_TIMEOUT="0.25",
-    )
-
-
-def outside_ecs(clean_env: Mapping[str, str]) -> dict[str, str]:
-    return dict(clean_env, SELFDISCOVER_TIMEOUT="0.5")
 
 
 def three_files(d: Path) -> tuple[dict[str, Path], list[str]]:
@@ -157,15 +137,15 @@ def _case(
     if name == "healthy":
         return [], good, 0
     if name == "not-in-ecs":
-        return [], outside_ecs(clean_env), 0
+        return [], outside_ecs_env(clean_env), 0
     if name == "not-in-ecs-required":
-        return ["--required"], outside_ecs(clean_env), EX_NOTECS
+        return ["--required"], outside_ecs_env(clean_env), EX_NOTECS
     if name == "in-ecs-agent-down":
-        return [], in_ecs(clean_env, down.url), EX_UNAVAILABLE
+        return [], in_ecs_env(clean_env, down.url), EX_UNAVAILABLE
     if name == "in-ecs-agent-down-optional":
-        return ["--optional"], in_ecs(clean_env, down.url), 0
+        return ["--optional"], in_ecs_env(clean_env, down.url), 0
     if name == "policy-from-environment":
-        return [], dict(in_ecs(clean_env, down.url), SELFDISCOVER_POLICY="optional"), 0
+        return [], dict(in_ecs_env(clean_env, down.url), SELFDISCOVER_POLICY="optional"), 0
     if name == "bad-policy":
         return [], dict(good, SELFDISCOVER_POLICY="sometimes"), EX_USAGE
     if name == "bad-mode":
@@ -229,14 +209,14 @@ def diagnostics(stderr: str) -> list[str]:
 
 
 def test_a_failure_let_through_leaves_empty_files_not_stale_ones(
-    shim: list[str], down_agent: FakeAgent, clean_env: dict[str, str], tmp_path: Path
+    shim: list[str], in_ecs_down: dict[str, str], outside: dict[str, str], tmp_path: Path
 ) -> None:
     """An init container's app reads only the files: on --optional (or off ECS) they
     exist, say nothing, and an older task's values are gone."""
     files, args = three_files(tmp_path)
     for p in files.values():
         p.write_text("ECS_TASK_FAMILY=stale-from-an-older-task\n")
-    for env, policy in ((in_ecs(clean_env, down_agent.url), ["--optional"]), (outside_ecs(clean_env), [])):
+    for env, policy in ((in_ecs_down, ["--optional"]), (outside, [])):
         proc = sd(shim, ["write", *policy, *args], env)
         assert proc.returncode == 0, proc.stderr
         (line,) = proc.stderr.splitlines()
@@ -252,7 +232,7 @@ def test_a_failure_that_closes_leaves_the_old_files(
     files, args = three_files(tmp_path)
     for p in files.values():
         p.write_text("OLD=1\n")
-    proc = sd(shim, ["write", *args], in_ecs(clean_env, down_agent.url))
+    proc = sd(shim, ["write", *args], in_ecs_env(clean_env, down_agent.url))
     assert proc.returncode == EX_UNAVAILABLE
     assert {p.read_text() for p in files.values()} == {"OLD=1\n"}
     assert sorted(os.listdir(tmp_path)) == ["ecs.env", "ecs.json", "ecs.sh"]
@@ -261,7 +241,7 @@ def test_a_failure_that_closes_leaves_the_old_files(
 def test_sigterm_during_discovery_ends_write_with_143(shim: list[str], clean_env: dict[str, str]) -> None:
     """As exec: `docker stop` of a slow init container is prompt."""
     with FakeAgent(behaviour=Behaviour(hang=True)) as a:
-        env = dict(in_ecs(clean_env, a.url), SELFDISCOVER_TIMEOUT="30")
+        env = dict(in_ecs_env(clean_env, a.url), SELFDISCOVER_TIMEOUT="30")
         p = subprocess.Popen([*shim, "write", "--no-env-file"], env=env, stderr=subprocess.PIPE, text=True)
         try:
             wait_for_sigterm_handler(p.pid)
