@@ -77,15 +77,39 @@ def test_help_on_every_command(shim: list[str], clean_env: dict[str, str], comma
     assert proc.stderr == ""
 
 
-def test_exec_help_names_its_variables(shim: list[str], clean_env: dict[str, str]) -> None:
-    out = sd(shim, ["exec", "--help"], clean_env).stdout
-    for name in (
-        "SELFDISCOVER_ENV_FILE",
-        "SELFDISCOVER_FORMAT",
-        "SELFDISCOVER_PREFIX",
-        "SELFDISCOVER_OVERRIDE",
-    ):
-        assert name in out
+def _options(command: str) -> list[argparse.Action]:
+    """The options of one command, from the parser itself."""
+    from selfdiscover import cli
+
+    parser = cli.build_parser(command)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [a for a in sub.choices[command]._actions if a.option_strings and a.dest != "help"]
+
+
+@pytest.mark.parametrize("command", ["exec", "write", "show", "doctor"])
+def test_every_option_names_the_variable_the_settings_reader_reads(
+    shim: list[str], clean_env: dict[str, str], command: str
+) -> None:
+    """Each option is a setting (``Settings`` has its dest) and its help, as
+    printed, names its variable: SELFDISCOVER_ plus the dest in capitals."""
+    from dataclasses import fields
+
+    from selfdiscover._settings import Settings
+
+    names = {f.name for f in fields(Settings)}
+    out = " ".join(sd(shim, [command, "--help"], clean_env).stdout.split())
+    options = _options(command)
+    assert len(options) >= 7
+    for action in options:
+        if action.dest == "all":  # show's output switch, not a setting
+            continue
+        if action.dest == "sub_verbosity":
+            variable = {"-q": "SELFDISCOVER_QUIET", "-v": "SELFDISCOVER_VERBOSE"}[action.option_strings[0]]
+        else:
+            assert action.dest in names, action.option_strings
+            variable = "SELFDISCOVER_" + action.dest.upper()
+        assert variable in (action.help or ""), action.option_strings
+        assert variable in out
 
 
 def test_version(shim: list[str], clean_env: dict[str, str]) -> None:
