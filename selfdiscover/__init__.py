@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # "import X as X": a re-export, to type checkers
     from ._errors import SelfdiscoverError as SelfdiscoverError
     from ._errors import SourceConflictError as SourceConflictError
     from ._errors import TaskNotFoundError as TaskNotFoundError
+    from ._limits import effective_limits as effective_limits
     from ._model import TaskInfo as TaskInfo
     from .sources._agent import AgentClient as AgentClient
     from .sources._timing import Retry as Retry
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # "import X as X": a re-export, to type checkers
 _LAZY = {
     "container_id": "._containerid",
     "discover": "._discover",
+    "effective_limits": "._limits",
     "TaskInfo": "._model",
     "AgentClient": ".sources._agent",
     "Retry": ".sources._timing",

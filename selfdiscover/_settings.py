@@ -67,6 +67,7 @@ class Settings:
     format: str = "docker"
     mode: str = "0644"
     override: bool = False
+    set_cpu_count: bool = False
     verbosity: int = 0
 
 
@@ -81,6 +82,7 @@ _READERS: dict[str, Any] = {
     "imds": lambda text: flag(text, default=False),
     "no_env_file": lambda text: flag(text, default=False),
     "override": lambda text: flag(text, default=False),
+    "set_cpu_count": lambda text: flag(text, default=False),
 }
 
 

@@ -129,6 +129,13 @@ def _add_shim_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--mode", help="env file mode, octal [SELFDISCOVER_MODE; default 0644]")
     _add_override(p, "replace variables already set in the environment [SELFDISCOVER_OVERRIDE=1]")
+    p.add_argument(
+        "--set-cpu-count",
+        action="store_true",
+        default=None,
+        help="also set PYTHON_CPU_COUNT and GOMAXPROCS to the CPU count (the task's and the kernel's "
+        "limits; outside ECS too) [SELFDISCOVER_SET_CPU_COUNT=1]",
+    )
 
 
 # Each command: how its parser is built, and what runs it.
@@ -415,7 +422,8 @@ def cmd_write(args: argparse.Namespace, settings: Settings, diag: Diag) -> int:
 
 def cmd_show(args: argparse.Namespace, settings: Settings, diag: Diag) -> int:
     from ._errors import DiscoveryError, EnvFileError, NotInECSError
-    from ._model._variables import to_variables
+    from ._limits import effective_limits
+    from ._model._variables import limit_variables, to_variables
     from ._outputs import envfile
     from ._outputs._shim import discover_task, merge_environment, trap_stop_signals
 
@@ -436,7 +444,10 @@ def cmd_show(args: argparse.Namespace, settings: Settings, diag: Diag) -> int:
         return 0
     try:
         # Exactly what exec would write: a preset variable keeps its value.
-        variables = to_variables(info, settings.prefix)
+        variables = {
+            **to_variables(info, settings.prefix),
+            **limit_variables(effective_limits(info), prefix=settings.prefix),
+        }
         _, exported = merge_environment(os.environ, variables, override=settings.override)
         sys.stdout.write(envfile.render(exported, settings.format))
     except EnvFileError as e:

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from . import TaskInfo
 from ._fields import PortMapping
 
-__all__ = ["VARIABLES", "port_variables", "to_variables"]
+if TYPE_CHECKING:
+    from .._limits import EffectiveLimits
+
+__all__ = [
+    "CPU_COUNT_KNOBS",
+    "VARIABLES",
+    "cpu_count_variables", "limit_variables", "port_variables",
+    "to_variables",
+]
 
 
 def _first(values: tuple[str, ...]) -> str | None:
@@ -72,6 +81,27 @@ def port_variables(ports: tuple[PortMapping, ...], prefix: str = "ECS_") -> dict
         if p.host_port:
             out.setdefault(f"{prefix}PORT_{p.container_port}_{p.protocol.upper()}", str(p.host_port))
     return out
+
+
+def limit_variables(limits: EffectiveLimits, prefix: str = "ECS_") -> dict[str, str]:
+    """``<prefix>CPU_LIMIT`` (vCPUs, only with a hard limit), ``<prefix>CPU_COUNT`` and
+    ``<prefix>MEMORY_LIMIT`` (MiB, rounded down, only with a hard limit)."""
+    out = {prefix + "CPU_COUNT": str(limits.cpu_count)}
+    if limits.cpu is not None:
+        out[prefix + "CPU_LIMIT"] = f"{limits.cpu:g}"
+    if limits.memory is not None:
+        out[prefix + "MEMORY_LIMIT"] = str(limits.memory // (1024 * 1024))
+    return out
+
+
+# What --set-cpu-count sets beside selfdiscover's own variables: the two runtimes' own knobs.
+CPU_COUNT_KNOBS = ("PYTHON_CPU_COUNT", "GOMAXPROCS")
+
+
+def cpu_count_variables(limits: EffectiveLimits) -> dict[str, str]:
+    """``PYTHON_CPU_COUNT`` (Python 3.13+: ``os.cpu_count()``, ``os.process_cpu_count()``,
+    ``multiprocessing.cpu_count()``) and ``GOMAXPROCS``, both the CPU count."""
+    return dict.fromkeys(CPU_COUNT_KNOBS, str(limits.cpu_count))
 
 
 def to_variables(info: TaskInfo, prefix: str = "ECS_") -> dict[str, str]:

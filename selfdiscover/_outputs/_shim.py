@@ -245,7 +245,8 @@ def discover_and_write(
     files, with no variables, for readers that have only the files.
     """
     from .._errors import DiscoveryError, NotInECSError
-    from .._model._variables import to_variables
+    from .._limits import effective_limits
+    from .._model._variables import cpu_count_variables, limit_variables, to_variables
 
     trap_stop_signals()
     policy = settings.policy
@@ -278,16 +279,24 @@ def discover_and_write(
         return EX_USAGE, os.environ
     else:
         diag.info(f"task {info.arn} ({info.task_definition}) from {info.source}")
-        variables = to_variables(info, settings.prefix)
+        limits = effective_limits(info)
+        variables = {**to_variables(info, settings.prefix), **limit_variables(limits, settings.prefix)}
+        if settings.set_cpu_count:
+            variables.update(cpu_count_variables(limits))
         env, exported = merge_environment(os.environ, variables, override=settings.override)
         header = f"written by selfdiscover {__version__} from {info.source}"
         rc = write_targets(targets, exported, diag, mode=mode, header=header)
         return (rc if rc and policy != "optional" else None), env
 
     diag.warn(f"{failed}; {going_on} without ECS variables")
+    # The kernel's limits are known everywhere: --set-cpu-count acts outside ECS too.
+    env, exported = dict(os.environ), {}
+    if settings.set_cpu_count:
+        knobs = cpu_count_variables(effective_limits())
+        env, exported = merge_environment(os.environ, knobs, override=settings.override)
     if empty_files:  # the readers have only the files: give them one, and no stale one
         header = f"written by selfdiscover {__version__}: no task discovered"
-        rc = write_targets(targets, {}, diag, mode=mode, header=header)
+        rc = write_targets(targets, exported, diag, mode=mode, header=header)
         if rc and policy != "optional":
-            return rc, os.environ
-    return None, os.environ
+            return rc, env
+    return None, env
