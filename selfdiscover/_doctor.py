@@ -64,6 +64,40 @@ def network_section(answers: list[TaskInfo], host: TaskInfo, imds_on: bool) -> s
     return "".join(lines)
 
 
+def limits_section(info: TaskInfo | None, environ: Mapping[str, str], proc_root: str) -> str:
+    """The figures ``ECS_CPU_LIMIT``, ``ECS_CPU_COUNT`` and ``ECS_MEMORY_LIMIT`` come from, each with
+    its source, and the limits that exist but that this container cannot see or that are no limit."""
+    from ._limits import effective_limits, kernel_limits
+
+    limits = effective_limits(info, environ=environ, proc_root=proc_root)
+    kernel = kernel_limits(proc_root)
+    mib = 1024 * 1024
+    lines = ["\nsize (effective limits):\n"]
+    if limits.cpu is None:
+        lines.append("  CPU limit: none (no CPU quota here, no task Limits.CPU)\n")
+    else:
+        lines.append(f"  CPU limit: {limits.cpu:g} vCPU, from {limits.cpu_source}\n")
+    lines.append(f"  CPU count: {limits.cpu_count} (the {kernel.affinity} CPU(s) this process may run on")
+    lines.append(", lowered to the limit rounded up)\n" if limits.cpu_count < kernel.affinity else ")\n")
+    if limits.memory is None:
+        lines.append("  memory limit: none\n")
+    else:
+        lines.append(f"  memory limit: {limits.memory // mib} MiB, from {limits.memory_source}\n")
+    if info is not None and info.task_cpu and kernel.cpu is None:
+        lines.append(
+            "  note: the task's CPU limit is on the task's cgroup, which this container cannot see: tools "
+            "that read cgroups alone (Go's runtime, automaxprocs, .NET) see no limit; --set-cpu-count "
+            "tells Python 3.13+ and Go\n"
+        )
+    if info is not None and info.container_cpu and not info.task_cpu:
+        lines.append(
+            f"  note: the container's cpu ({info.container_cpu} units) is CPU shares, a relative weight "
+            "under contention, not a limit; set the task's cpu for a hard limit\n"
+        )
+    lines.extend(f"  note: {n}\n" for n in kernel.notes)
+    return "".join(lines)
+
+
 def _pid1_note(proc_root: str) -> str:
     if os.getpid() == 1:
         return "this process is PID 1 (no init): the shim execs, so the app becomes PID 1"
@@ -130,6 +164,7 @@ def run_doctor(
     problems: list[str] = []
 
     if not answers:
+        w(limits_section(None, env, proc_root))
         if not ctx.in_ecs:
             w(
                 "\nresult: not ECS: nothing here says this is an ECS task (no ECS metadata variables, no ECS "
@@ -159,6 +194,7 @@ def run_doctor(
 
     host = complete_host_address(first, ctx, time.monotonic() + min(ctx.timeout.total, 5.0))
     w(network_section(answers, host, ctx.settings.imds))
+    w(limits_section(first, env, proc_root))
     if problems:
         w("\nresult: FAILED: the sources disagree:\n" + "".join(f"  {p}\n" for p in problems))
         return 1

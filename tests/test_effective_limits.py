@@ -195,3 +195,36 @@ DUMP_ENV = (
     "import json, os, sys\n"
     "json.dump({k: v for k, v in os.environ.items() if k.startswith(sys.argv[1])}, sys.stdout)\n"
 )
+
+
+def _doctor(agent: FakeAgent, tmp_path: Path, me: FakeContainer) -> str:
+    import io
+
+    from selfdiscover._doctor import run_doctor
+    from selfdiscover._settings import Settings
+
+    proc, _ = unlimited(tmp_path)  # sys_root is not the doctor's: its kernel sees no cgroup mount
+    env = {"ECS_CONTAINER_METADATA_URI_V4": agent.metadata_uri(me)}
+    out = io.StringIO()
+    rc = run_doctor(out, Settings(timeout=5, sources=("tmde-v4",)), environ=env, proc_root=proc)
+    assert rc == 0, out.getvalue()
+    return out.getvalue()
+
+
+def test_doctor_names_the_task_limit_the_container_cannot_see(agent: FakeAgent, tmp_path: Path) -> None:
+    me = FakeContainer("app", random_docker_id())
+    agent.add_task("web", 7, [me], cpu=0.5, memory=1024)
+    text = _doctor(agent, tmp_path, me)
+    assert "  CPU limit: 0.5 vCPU, from task Limits.CPU (task metadata)\n" in text
+    assert "  CPU count: 1 (" in text
+    assert "this container cannot see" in text
+    assert "  memory limit: 1024 MiB, from task Limits.Memory (task metadata)\n" in text
+
+
+def test_doctor_says_container_cpu_is_shares_not_a_limit(agent: FakeAgent, tmp_path: Path) -> None:
+    me = FakeContainer("app", random_docker_id(), cpu=256, memory=300)  # a hard container memory limit
+    agent.add_task("web", 7, [me], cpu=None, memory=None)
+    text = _doctor(agent, tmp_path, me)
+    assert "  CPU limit: none" in text
+    assert "cpu (256 units) is CPU shares" in text
+    assert "  memory limit: 300 MiB, from container Limits.Memory (task metadata)\n" in text
