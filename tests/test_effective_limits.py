@@ -228,3 +228,35 @@ def test_doctor_says_container_cpu_is_shares_not_a_limit(agent: FakeAgent, tmp_p
     assert "  CPU limit: none" in text
     assert "cpu (256 units) is CPU shares" in text
     assert "  memory limit: 300 MiB, from container Limits.Memory (task metadata)\n" in text
+
+
+def test_a_task_cpu_of_zero_is_omitted_as_the_agent_does(agent: FakeAgent) -> None:
+    import json
+    import urllib.request
+
+    me = FakeContainer("app", random_docker_id(), memory=300)
+    agent.add_task("web", 7, [me], cpu=0, memory=0)
+    with urllib.request.urlopen(agent.metadata_uri(me) + "/task", timeout=5) as r:
+        task = json.load(r)
+    assert "Limits" not in task  # both 0: the agent omits the object
+    (container,) = task["Containers"]
+    assert container["Limits"] == {"CPU": 2, "Memory": 300}  # container CPU: units, at least 2
+
+
+def test_exec_with_a_hard_container_memory_and_no_task_cpu(
+    shim: list[str], agent: FakeAgent, clean_env: dict[str, str]
+) -> None:
+    docker_id = random_docker_id()
+    me = FakeContainer("app", docker_id, memory=300)
+    agent.add_task("web", 7, [me], cpu=None, memory=None)
+    env = dict(
+        clean_env,
+        ECS_CONTAINER_METADATA_URI_V4=agent.metadata_uri(me),
+        SELFDISCOVER_DOCKER_ID=docker_id,
+        SELFDISCOVER_SOURCES="tmde-v4",
+        SELFDISCOVER_TIMEOUT="5",
+    )
+    got = dumped(sd(shim, ["exec", "--no-env-file", "--", PY, "-c", DUMP_ENV, "ECS_"], env))
+    assert got["ECS_CONTAINER_MEMORY"] == "300"
+    assert int(got["ECS_MEMORY_LIMIT"]) <= 300
+    assert "ECS_TASK_CPU" not in got
