@@ -98,6 +98,18 @@ def limits_section(info: TaskInfo | None, environ: Mapping[str, str], proc_root:
     return "".join(lines)
 
 
+def otel_section(info: TaskInfo) -> str:
+    """What ``--set-otel-resource`` would add to ``OTEL_RESOURCE_ATTRIBUTES``, and each entry it
+    would leave out because some OpenTelemetry SDK would reject it (and with it the whole variable)."""
+    from . import _otelenv
+
+    value, notes = _otelenv.encode(_otelenv.resource_attributes(info))
+    count = len(value.split(",")) if value else 0
+    lines = [f"\nOpenTelemetry (--set-otel-resource): {count} attribute(s) for {_otelenv.VARIABLE}\n"]
+    lines.extend(f"  note: {n}\n" for n in notes)
+    return "".join(lines)
+
+
 def _pid1_note(proc_root: str) -> str:
     if os.getpid() == 1:
         return "this process is PID 1 (no init): the shim execs, so the app becomes PID 1"
@@ -195,6 +207,7 @@ def run_doctor(
     host = complete_host_address(first, ctx, time.monotonic() + min(ctx.timeout.total, 5.0))
     w(network_section(answers, host, ctx.settings.imds))
     w(limits_section(first, env, proc_root))
+    w(otel_section(first))
     if problems:
         w("\nresult: FAILED: the sources disagree:\n" + "".join(f"  {p}\n" for p in problems))
         return 1

@@ -68,6 +68,8 @@ class Settings:
     mode: str = "0644"
     override: bool = False
     set_cpu_count: bool = False
+    set_otel_resource: bool = False
+    otel_task_only: bool = False
     verbosity: int = 0
 
 
@@ -83,6 +85,8 @@ _READERS: dict[str, Any] = {
     "no_env_file": lambda text: flag(text, default=False),
     "override": lambda text: flag(text, default=False),
     "set_cpu_count": lambda text: flag(text, default=False),
+    "set_otel_resource": lambda text: flag(text, default=False),
+    "otel_task_only": lambda text: flag(text, default=False),
 }
 
 

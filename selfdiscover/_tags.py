@@ -237,6 +237,27 @@ def otel_resource_attributes(
     return attrs if all_keys else {k: x for k, x in attrs.items() if x}
 
 
+# The keys of otel_resource_attributes() that describe the one container the
+# identity was discovered from, not its task: its name, ID, ARN (twice: as
+# cloud.resource_id too), image and awslogs configuration (each container
+# definition has its own). Written by an init container for the app beside
+# it, these would describe the init container.
+OTEL_CONTAINER_ATTRIBUTES = frozenset(
+    {
+        "container.id",
+        "container.name",
+        "container.image.name",
+        "container.image.tags",
+        "aws.ecs.container.arn",
+        "cloud.resource_id",
+        "aws.log.group.names",
+        "aws.log.group.arns",
+        "aws.log.stream.names",
+        "aws.log.stream.arns",
+    }
+)
+
+
 def split_image(ref: str) -> tuple[str, tuple[str, ...]]:
     """``registry:5000/org/app:1.8@sha256:...`` -> (``registry:5000/org/app``, [``1.8``]).
 

@@ -136,6 +136,20 @@ def _add_shim_options(p: argparse.ArgumentParser) -> None:
         help="also set PYTHON_CPU_COUNT and GOMAXPROCS to the CPU count (the task's and the kernel's "
         "limits; outside ECS too) [SELFDISCOVER_SET_CPU_COUNT=1]",
     )
+    p.add_argument(
+        "--set-otel-resource",
+        action="store_true",
+        default=None,
+        help="also add the task's OpenTelemetry resource to OTEL_RESOURCE_ATTRIBUTES (yours kept, yours "
+        "win; read by every OpenTelemetry SDK) [SELFDISCOVER_SET_OTEL_RESOURCE=1]",
+    )
+    p.add_argument(
+        "--otel-task-only",
+        action="store_true",
+        default=None,
+        help="with --set-otel-resource: only the task's attributes, none of this container's (for an "
+        "init container writing for another) [SELFDISCOVER_OTEL_TASK_ONLY=1]",
+    )
 
 
 # Each command: how its parser is built, and what runs it.

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+from otelnode import read_js  # noqa: F401 (a fixture for the whole suite)
 from rawserver import RawServer, scripted
 from shimrun import Setup, in_ecs_env, outside_ecs_env, setup_task
 

@@ -234,6 +234,21 @@ def run_write(settings: Settings, diag: Diag, *, docker_id: str | None = None) -
     return rc or 0
 
 
+def otel_resource(
+    info: TaskInfo, environ: Mapping[str, str], settings: Settings, diag: Diag
+) -> tuple[str, str]:
+    """``OTEL_RESOURCE_ATTRIBUTES``: the operator's own entries verbatim (theirs win on a key both set),
+    then the task's attributes, encoded so that every SDK reads the same strings back; an entry some
+    SDK would reject is left out, with a note, rather than let it blank the whole variable."""
+    from .. import _otelenv
+
+    attributes = _otelenv.resource_attributes(info, task_only=settings.otel_task_only)
+    ours, notes = _otelenv.encode(attributes)
+    for note in notes:
+        diag.info(note)
+    return _otelenv.VARIABLE, _otelenv.merge(environ.get(_otelenv.VARIABLE), ours)
+
+
 def discover_and_write(
     settings: Settings, diag: Diag, *, going_on: str, empty_files: bool, docker_id: str | None = None
 ) -> tuple[int | None, Mapping[str, str]]:
@@ -284,6 +299,9 @@ def discover_and_write(
         if settings.set_cpu_count:
             variables.update(cpu_count_variables(limits))
         env, exported = merge_environment(os.environ, variables, override=settings.override)
+        if settings.set_otel_resource:
+            name, value = otel_resource(info, os.environ, settings, diag)
+            env[name] = exported[name] = value
         header = f"written by selfdiscover {__version__} from {info.source}"
         rc = write_targets(targets, exported, diag, mode=mode, header=header)
         return (rc if rc and policy != "optional" else None), env
