@@ -45,7 +45,7 @@ from timing import first_request_at, slack
 from selfdiscover import AgentResponseError, DiscoveryError, Retry, TaskInfo, Timeout, discover
 from selfdiscover._errors import EnvFileError, RetryableError
 from selfdiscover._model import TaskArn, parse_task_arn
-from selfdiscover._model._variables import VARIABLES, to_variables
+from selfdiscover._model._variables import LIMIT_VARIABLES, VARIABLES, to_variables
 from selfdiscover._outputs.envfile import DIALECTS, render
 from selfdiscover.sources import _http as http_mod
 from selfdiscover.sources._agent import (
@@ -68,7 +68,7 @@ TASK_ID = "0123456789abcdef0123456789abcdef"
 ARN = f"arn:aws:ecs:us-west-2:111122223333:task/prod/{TASK_ID}"
 CAP = http_mod.DEFAULT_BODY_CAP
 MB = 1024 * 1024
-VAR_NAMES = frozenset("ECS_" + suffix for suffix, _ in VARIABLES)
+VAR_NAMES = frozenset("ECS_" + suffix for suffix, _ in (*VARIABLES, *LIMIT_VARIABLES))
 
 FUZZ = settings(
     max_examples=200,

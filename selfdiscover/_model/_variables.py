@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CPU_COUNT_KNOBS",
+    "LIMIT_VARIABLES",
     "VARIABLES",
     "cpu_count_variables", "limit_variables", "port_variables",
     "to_variables",
@@ -83,15 +84,19 @@ def port_variables(ports: tuple[PortMapping, ...], prefix: str = "ECS_") -> dict
     return out
 
 
+# The size of this container (``selfdiscover.effective_limits()``): the kernel's limits and the task's,
+# so not a TaskInfo field. Each suffix and its value; None is left out, as in VARIABLES.
+LIMIT_VARIABLES: tuple[tuple[str, Callable[[EffectiveLimits], object]], ...] = (
+    ("CPU_LIMIT", lambda e: None if e.cpu is None else f"{e.cpu:g}"),  # vCPUs, only with a hard limit
+    ("CPU_COUNT", lambda e: e.cpu_count),
+    ("MEMORY_LIMIT", lambda e: None if e.memory is None else e.memory // (1024 * 1024)),  # MiB, rounded down
+)
+
+
 def limit_variables(limits: EffectiveLimits, prefix: str = "ECS_") -> dict[str, str]:
-    """``<prefix>CPU_LIMIT`` (vCPUs, only with a hard limit), ``<prefix>CPU_COUNT`` and
-    ``<prefix>MEMORY_LIMIT`` (MiB, rounded down, only with a hard limit)."""
-    out = {prefix + "CPU_COUNT": str(limits.cpu_count)}
-    if limits.cpu is not None:
-        out[prefix + "CPU_LIMIT"] = f"{limits.cpu:g}"
-    if limits.memory is not None:
-        out[prefix + "MEMORY_LIMIT"] = str(limits.memory // (1024 * 1024))
-    return out
+    """``<prefix>CPU_LIMIT``, ``<prefix>CPU_COUNT`` and ``<prefix>MEMORY_LIMIT``."""
+    values = ((suffix, get(limits)) for suffix, get in LIMIT_VARIABLES)
+    return {prefix + suffix: str(value) for suffix, value in values if value is not None}
 
 
 # What --set-cpu-count sets beside selfdiscover's own variables: the two runtimes' own knobs.
