@@ -21,8 +21,14 @@ if TYPE_CHECKING:  # "import X as X": a re-export, to type checkers
     from ._errors import SelfdiscoverError as SelfdiscoverError
     from ._errors import SourceConflictError as SourceConflictError
     from ._errors import TaskNotFoundError as TaskNotFoundError
+    from ._errors import TaskProtectionError as TaskProtectionError
+    from ._limits import EffectiveLimits as EffectiveLimits
     from ._limits import effective_limits as effective_limits
     from ._model import TaskInfo as TaskInfo
+    from ._protection import TaskProtection as TaskProtection
+    from ._protection import get_task_protection as get_task_protection
+    from ._protection import set_task_protection as set_task_protection
+    from ._protection import task_protection as task_protection
     from .sources._agent import AgentClient as AgentClient
     from .sources._timing import Retry as Retry
     from .sources._timing import Timeout as Timeout
@@ -36,6 +42,11 @@ _LAZY = {
     "container_id": "._containerid",
     "discover": "._discover",
     "effective_limits": "._limits",
+    "EffectiveLimits": "._limits",
+    "get_task_protection": "._protection",
+    "set_task_protection": "._protection",
+    "task_protection": "._protection",
+    "TaskProtection": "._protection",
     "TaskInfo": "._model",
     "AgentClient": ".sources._agent",
     "Retry": ".sources._timing",
@@ -51,6 +62,7 @@ _LAZY = {
             "SelfdiscoverError",
             "SourceConflictError",
             "TaskNotFoundError",
+            "TaskProtectionError",
         ),
         "._errors",
     ),

@@ -208,6 +208,9 @@ def run_doctor(
     w(network_section(answers, host, ctx.settings.imds))
     w(limits_section(first, env, proc_root))
     w(otel_section(first))
+    from ._protection import doctor_lines
+
+    w("".join(f"{line}\n" for line in ["", *doctor_lines(env, time.monotonic() + per_source)]))
     if problems:
         w("\nresult: FAILED: the sources disagree:\n" + "".join(f"  {p}\n" for p in problems))
         return 1

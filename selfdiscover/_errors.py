@@ -66,6 +66,25 @@ class EnvFileError(SelfdiscoverError, ValueError):
         self.reason = reason or message
 
 
+class TaskProtectionError(SelfdiscoverError):
+    """A task scale-in protection call failed in ECS: the agent or ECS refused
+    it, or no answer came before the deadline.
+
+    ``code`` is the agent's or ECS's (``TASK_NOT_VALID``, ``DEPLOYMENT_BLOCKED``,
+    ``AccessDeniedException``, ``ThrottlingException``, ``RequestCanceled``, ...),
+    or one of selfdiscover's where the answer has none: ``AgentUnavailable`` (no
+    answer before the deadline), ``TooManyRequests`` (the task metadata
+    endpoint's limiter), ``NotSupported`` (no such route: an agent before 1.65),
+    ``InvalidResponse`` (an answer that breaks the contract) and
+    ``InvalidAgentURI``. ``status`` is the HTTP status of the answer, if one came.
+    """
+
+    def __init__(self, message: str, *, code: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
 class RetryableError(AgentUnavailableError):
     """A failure worth another try while the deadline allows: refused, reset,
     timed out, 5xx, 429, the 404 start-up race. Private: callers see it as

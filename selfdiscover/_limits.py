@@ -27,6 +27,7 @@ from ._containerid import (
     _unescape,
 )
 from ._files import read_capped
+from ._model._fields import CPU_UNITS_PER_VCPU, MIB
 
 if TYPE_CHECKING:
     from ._model import TaskInfo
@@ -406,28 +407,31 @@ class EffectiveLimits:
     notes: tuple[str, ...] = ()
 
 
-_MIB = 1024 * 1024
-_UNITS_PER_VCPU = 1024
 
 
-# The task definition's hard limits, as TaskInfo fields (CPU units, MiB) and the task metadata field
-# each came from. Container CPU (shares) and ``memoryReservation`` (soft) are never limits.
+# The task definition's hard limits, as TaskInfo fields (CPU units, MiB), the task metadata field each
+# came from, and whether it describes the whole task. Container CPU (shares) and ``memoryReservation``
+# (soft) are never limits.
 _TASK_LIMITS = (
-    ("task_cpu", "task Limits.CPU"),
-    ("task_memory", "task Limits.Memory"),
-    ("container_memory", "container Limits.Memory"),
+    ("task_cpu", "task Limits.CPU", True),
+    ("task_memory", "task Limits.Memory", True),
+    ("container_memory", "container Limits.Memory", False),
 )
 
 
 def _task_figures(
     info: TaskInfo | None, environ: Mapping[str, str], prefix: str
 ) -> dict[str, tuple[int, str]]:
-    """``{field: (value, source)}`` from ``info``, else from the variables the shim exported."""
+    """``{field: (value, source)}`` from ``info``, else from the variables the shim exported: only the
+    task-wide ones there, since the file an init container wrote names the init container's own
+    memory (a container's own memory limit is on its own cgroup, which it always sees)."""
     out: dict[str, tuple[int, str]] = {}
-    for name, label in _TASK_LIMITS:
+    for name, label, task_wide in _TASK_LIMITS:
         if info is not None:
             value = getattr(info, name)
             source = f"{label} (task metadata)"
+        elif not task_wide:
+            continue
         else:
             text = environ.get(prefix + name.upper(), "").strip()
             value = int(text) if _UNSIGNED.fullmatch(text) else None
@@ -448,8 +452,8 @@ def effective_limits(
     """The smallest of the kernel's limits and the ECS task's.
 
     With ``info`` (a ``TaskInfo``) its task CPU, task memory and container memory count; without one,
-    the same figures as ``selfdiscover exec`` exported them (``ECS_TASK_CPU``, ``ECS_TASK_MEMORY``,
-    ``ECS_CONTAINER_MEMORY``), if present; else the kernel's alone. ECS puts a task's CPU limit on the
+    the task's figures as ``selfdiscover exec`` or ``write`` exported them (``ECS_TASK_CPU``,
+    ``ECS_TASK_MEMORY``), if present; else the kernel's alone. ECS puts a task's CPU limit on the
     task's cgroup, which a container with a private cgroup namespace cannot see, so only the task
     metadata knows it. Never makes a request and never raises.
     """
@@ -460,12 +464,12 @@ def effective_limits(
     task = _task_figures(info, env, prefix)
     if "task_cpu" in task:
         units, source = task["task_cpu"]
-        if cpu is None or units / _UNITS_PER_VCPU < cpu:
-            cpu, cpu_source = units / _UNITS_PER_VCPU, source
+        if cpu is None or units / CPU_UNITS_PER_VCPU < cpu:
+            cpu, cpu_source = units / CPU_UNITS_PER_VCPU, source
     for name in ("task_memory", "container_memory"):
         if name in task:
             mib, source = task[name]
-            if memory is None or mib * _MIB < memory:
-                memory, memory_source = mib * _MIB, source
+            if memory is None or mib * MIB < memory:
+                memory, memory_source = mib * MIB, source
     count = cpu_count(kernel.affinity, cpu)
     return EffectiveLimits(cpu, count, memory, cpu_source, memory_source, kernel.notes)

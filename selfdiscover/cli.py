@@ -35,6 +35,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _minutes(text: str) -> int:
+    from ._protection import check_minutes
+
+    digits = text.strip()
+    try:
+        return check_minutes(int(digits) if digits.isascii() and digits.isdigit() else text, "N")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _add_discovery_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("discovery")
     g.add_argument(
@@ -316,6 +326,61 @@ def _demo_parser(sub: Any) -> None:
     p.set_defaults(handler=cmd_demo)
 
 
+def _protect_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "protect",
+        help="run CMD with the task protected from scale-in, then release the protection",
+        description="Turn the task's scale-in protection on, run CMD as a child, renew the protection "
+        "each time half of its time has passed while CMD runs, and release it when CMD ends; exit with "
+        "CMD's code. SIGTERM, SIGINT and SIGHUP are forwarded to CMD. For one job (what a worker loop or "
+        "a scheduled script runs per unit of work), not for the container's main process: a protection "
+        "renewed for the life of a service's task blocks scale-in and deployments indefinitely.",
+    )
+    _add_verbosity(p)
+    p.add_argument(
+        "--minutes",
+        type=_minutes,
+        default=60,
+        metavar="N",
+        help="the protection's expiry, renewed at half time while CMD runs (1-2880; default 60)",
+    )
+    p.add_argument(
+        "--required",
+        action="store_true",
+        help="exit 68/69, CMD not started, if protection cannot be turned on "
+        "(default: run CMD anyway, with one warning)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="one deadline per agent call [SELFDISCOVER_TIMEOUT]",
+    )
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+    p.set_defaults(handler=cmd_protect)
+
+
+def _protection_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "protection",
+        help="print the task's scale-in protection as JSON (or turn it on or off)",
+        description="Read the task's scale-in protection from the agent ($ECS_AGENT_URI/task-protection/"
+        "v1/state) and print it as JSON: enabled, expires_at (UTC), task_arn. --on and --off change it "
+        "first; each update resets the expiry.",
+    )
+    _add_verbosity(p)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--on", action="store_true", help="turn protection on")
+    which.add_argument("--off", action="store_true", help="turn protection off")
+    p.add_argument(
+        "--minutes", type=_minutes, metavar="N", help="with --on: the expiry (1-2880; default ECS's, 120)"
+    )
+    p.add_argument(
+        "--timeout", type=_seconds, metavar="SECONDS", help="one overall deadline [SELFDISCOVER_TIMEOUT]"
+    )
+    p.set_defaults(handler=cmd_protection)
+
+
 _PARSERS: dict[str, Callable[[Any], None]] = {
     "exec": _exec_parser,
     "write": _write_parser,
@@ -325,6 +390,8 @@ _PARSERS: dict[str, Callable[[Any], None]] = {
     "doctor": _doctor_parser,
     "emulate": _emulate_parser,
     "demo": _demo_parser,
+    "protect": _protect_parser,
+    "protection": _protection_parser,
 }
 COMMANDS = tuple(_PARSERS)
 
@@ -580,6 +647,20 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings, diag: Diag) -> int:
 
     trap_stop_signals()
     return run_doctor(sys.stdout, settings, docker_id=args.docker_id)
+
+
+def cmd_protect(args: argparse.Namespace, settings: Settings, diag: Diag) -> int:
+    from ._protection import run_protect
+
+    return run_protect(
+        args.command, minutes=args.minutes, required=args.required, settings=settings, diag=diag
+    )
+
+
+def cmd_protection(args: argparse.Namespace, settings: Settings, diag: Diag) -> int:
+    from ._protection import show_protection
+
+    return show_protection(args.on, args.off, args.minutes, settings=settings, diag=diag)
 
 
 def _serve_until_signal(agent: Any) -> int:

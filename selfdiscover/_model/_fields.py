@@ -109,6 +109,11 @@ class Limits:
     memory: int | None  # MiB
 
 
+# ECS counts CPU in units (1024 per vCPU) and memory in MiB.
+CPU_UNITS_PER_VCPU = 1024
+MIB = 1024 * 1024
+
+
 def limits(obj: Mapping[str, Any], *, vcpu: bool, where: str) -> Limits:
     """``Limits`` of a container (CPU in units) or a TMDE task (CPU in vCPU,
     e.g. 0.5). Zero means "no limit set", so it is reported as unknown."""
@@ -116,7 +121,7 @@ def limits(obj: Mapping[str, Any], *, vcpu: bool, where: str) -> Limits:
     cpu = _number(raw.get("CPU"), "Limits.CPU", where=where)
     memory = _number(raw.get("Memory"), "Limits.Memory", where=where)
     if cpu is not None and vcpu:
-        cpu *= 1024
+        cpu *= CPU_UNITS_PER_VCPU
     return Limits(round(cpu) or None if cpu else None, round(memory) or None if memory else None)
 
 

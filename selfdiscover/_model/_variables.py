@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from . import TaskInfo
-from ._fields import PortMapping
+from ._fields import MIB, PortMapping
 
 if TYPE_CHECKING:
     from .._limits import EffectiveLimits
@@ -89,7 +89,7 @@ def port_variables(ports: tuple[PortMapping, ...], prefix: str = "ECS_") -> dict
 LIMIT_VARIABLES: tuple[tuple[str, Callable[[EffectiveLimits], object]], ...] = (
     ("CPU_LIMIT", lambda e: None if e.cpu is None else f"{e.cpu:g}"),  # vCPUs, only with a hard limit
     ("CPU_COUNT", lambda e: e.cpu_count),
-    ("MEMORY_LIMIT", lambda e: None if e.memory is None else e.memory // (1024 * 1024)),  # MiB, rounded down
+    ("MEMORY_LIMIT", lambda e: None if e.memory is None else e.memory // MIB),  # MiB, rounded down
 )
 
 

@@ -145,9 +145,11 @@ def get(
     body_cap: int = DEFAULT_BODY_CAP,
     method: str = "GET",
     headers: dict[str, str] | None = None,
+    body: bytes | None = None,
 ) -> Response:
     """GET (or ``method``) ``base_url + path`` once. ``deadline`` is a
-    ``time.monotonic()`` value; ``headers`` are added to the defaults.
+    ``time.monotonic()`` value; ``headers`` are added to the defaults;
+    ``body`` is sent as it is (with its Content-Length).
 
     Raises ``RetryableError`` for transport failures and for statuses that
     say "try again"; returns every other response for the caller to judge.
@@ -164,6 +166,7 @@ def get(
         r = _pool(host, port).urlopen(
             method,
             prefix + path,
+            body=body,
             headers={"Accept": "application/json", "User-Agent": "selfdiscover", **(headers or {})},
             timeout=t,
             retries=False,

@@ -11,6 +11,13 @@ and (in TMDE) no ports, ``awsvpc`` tasks the ENI's addresses and a
 ``~internal~ecs~pause`` container, ``FARGATE`` tasks the Fargate shape. It can
 misbehave on a schedule, so tests exercise the same code paths a real start-up
 race or outage would.
+
+TMDS also serves task scale-in protection as the agent's handlers do
+(``/api/{endpoint-id}/task-protection/v1/state``, ``GET`` and ``PUT``; what
+``ECS_AGENT_URI`` points at, ``agent_uri(container)``): the request body decoded
+as Go's strict decoder does, the agent's 400/403/404/504 bodies, ECS's errors
+with a ``requestID`` and its ``failure`` answers, each switched on by a
+``Behaviour`` field, and the protection state kept per task.
 """
 
 from __future__ import annotations
@@ -24,11 +31,11 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ._serve import Listener
+from ._serve import MAX_REQUEST_BODY, Listener, _Handler
 
 __all__ = [
     "Behaviour",
@@ -53,6 +60,11 @@ MIN_CONTAINER_CPU = 2  # the v2/v4 handlers report at least 2 CPU units (agent 1
 FIRST_DYNAMIC_PORT = 32768  # Docker's ephemeral range on Amazon Linux starts here
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
+# Task scale-in protection (agent 1.65+): the route, ECS's bounds and the agent's timeout for its ECS call.
+PROTECTION_ROUTE = re.compile(r"/api/([^/]*)/task-protection/v1/state")
+PROTECTION_MINUTES = (1, 2880)
+DEFAULT_PROTECTION_MINUTES = 120  # what ECS applies when ExpiresInMinutes is not sent
+ECS_CALL_TIMEOUT = 4.0
 
 
 def go_json(obj: Any) -> bytes:
@@ -383,6 +395,9 @@ class FakeTask:
     task_tags: dict[str, str] = field(default_factory=dict)
     pull_started_at: str = field(default_factory=_now)
     pull_stopped_at: str = field(default_factory=_now)
+    # Scale-in protection as ECS keeps it: on until ``protection_expires`` (UTC), then off.
+    protection_enabled: bool = False
+    protection_expires: datetime | None = None
 
     @property
     def region(self) -> str:
@@ -399,10 +414,11 @@ class FakeTask:
         return self.arn.rsplit("/", 1)[-1]
 
     def limits(self) -> dict[str, Any]:
+        """The task's ``Limits`` as the agent renders them: each key omitted when 0 (or not set)."""
         out: dict[str, Any] = {}
-        if self.cpu is not None:
+        if self.cpu:
             out["CPU"] = go_number(self.cpu)
-        if self.memory is not None:
+        if self.memory:
             out["Memory"] = self.memory
         return out
 
@@ -483,6 +499,21 @@ class Behaviour:
     ``ecs:ListTagsForResource``, so ``taskWithTags`` answers without tags and
     with ``Errors``. ``override``: a hook that may return a raw
     ``(status, headers, body)`` for hostile-server tests.
+
+    Task protection (``/api/{id}/task-protection/v1/state``; ``down_for``,
+    ``error_for``, ``throttle_for``, ``delay``, ``hang`` and ``override`` apply
+    to it too). As in ECS, only a task in a service (``service_name``) can be
+    protected: any other gets the failure ``TASK_NOT_VALID``, HTTP 200.
+    ``protection_failure``: ECS answers a failure with this reason
+    (``DEPLOYMENT_BLOCKED``, ``TASK_NOT_VALID``) for every task.
+    ``no_task_role``: the task definition has no task role (403
+    ``AccessDeniedException`` from the agent itself). ``protection_denied``: the
+    task role lacks ``ecs:UpdateTaskProtection`` / ``ecs:GetTaskProtection``
+    (ECS's 400 ``AccessDeniedException`` with a ``requestID``).
+    ``protection_throttled``: ECS throttles the next N calls (400
+    ``ThrottlingException``, "Rate exceeded"). ``protection_delay``: ECS takes
+    this long to answer; at or beyond ``FakeAgent.ecs_call_timeout`` (the agent's
+    4 s) the agent gives up then and answers 504 ``RequestCanceled``.
     """
 
     down_for: float = 0.0
@@ -495,6 +526,11 @@ class Behaviour:
     old_agent: bool = False
     override: Callable[[str, str], tuple[int, dict[str, str], bytes] | None] | None = None
     tags_denied: bool = False
+    protection_failure: str = ""
+    no_task_role: bool = False
+    protection_denied: bool = False
+    protection_throttled: int = 0
+    protection_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -505,6 +541,77 @@ class RequestRecord:
     query: str
     status: int
     listener: str = ""  # "introspection" or "tmde"; "" for respond() called directly
+    body: bytes = b""  # the request's body, as received (TMDS only)
+
+    def protection_update(self) -> tuple[bool | None, int | None] | None:
+        """``(ProtectionEnabled, ExpiresInMinutes)`` of a task-protection PUT, as
+        the agent decodes its body; None for any other request or a body it refuses."""
+        if self.method != "PUT" or not PROTECTION_ROUTE.fullmatch(self.path):
+            return None
+        return decode_protection_request(self.body)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN, Infinity: not JSON to Go
+
+
+_PROTECTION_FIELDS = {"protectionenabled": 0, "expiresinminutes": 1}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def decode_protection_request(body: bytes) -> tuple[bool | None, int | None] | None:
+    """``(ProtectionEnabled, ExpiresInMinutes)`` as the agent's
+    ``json.NewDecoder(r.Body)`` with ``DisallowUnknownFields`` decodes them
+    into ``*bool`` and ``*int64``: the first JSON value only (what follows is
+    not read), keys matched without regard to case, ``null`` for either field
+    (or the whole body) leaves it unset; None where Go's decoder fails: an empty
+    or broken body, an unknown field, a wrong type, a fraction or an exponent
+    for the minutes, a number outside int64."""
+    text = body.decode("utf-8", "replace").lstrip(" \t\r\n")
+    try:
+        obj, _ = json.JSONDecoder(parse_constant=_reject_constant).raw_decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if obj is None:
+        return None, None
+    if not isinstance(obj, dict):
+        return None
+    out: list[Any] = [None, None]
+    for key, value in obj.items():
+        slot = _PROTECTION_FIELDS.get(key.lower())
+        if slot is None:
+            return None
+        if value is None:
+            out[slot] = None
+        elif slot == 0 and isinstance(value, bool):
+            out[0] = value
+        elif slot == 1 and type(value) is int and _INT64[0] <= value <= _INT64[1]:
+            out[1] = value
+        else:
+            return None
+    return out[0], out[1]
+
+
+_request_body = threading.local()  # the body of the request this handler thread is answering
+
+
+class _BodyHandler(_Handler):
+    """TMDS's request handler: it keeps the request body for the responder (the
+    task-protection route decodes it, as the agent does)."""
+
+    def _any(self) -> None:
+        length = self.headers.get("Content-Length") or "0"
+        body = b""
+        if length.isdigit() and 0 < int(length) <= MAX_REQUEST_BODY:
+            body = self.rfile.read(int(length))
+            del self.headers["Content-Length"]  # read here: the base handler must not wait for it again
+        _request_body.value = body
+        try:
+            super()._any()
+        finally:
+            _request_body.value = b""
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _any
 
 
 class FakeAgent:
@@ -555,12 +662,15 @@ class FakeAgent:
         self._next_eni = 0
         self.tmde_rate = 40.0
         self.tmde_burst = 60
+        self.ecs_call_timeout = ECS_CALL_TIMEOUT  # the agent's limit on its ECS call (tests shorten it)
+        self._protection_throttled = 0  # ThrottlingException answers given so far
         self._v1_listener = Listener(host, port, self._answer, "introspection", self._stopping)
         try:
             self._tmds_listener = Listener(host, tmde_port, self._answer, "tmde", self._stopping)
         except OSError:
             self._v1_listener.stop()
             raise
+        self._tmds_listener._server.RequestHandlerClass = _BodyHandler
         self.port: int = self._v1_listener.port
         self.tmde_port: int = self._tmds_listener.port
 
@@ -747,6 +857,15 @@ class FakeAgent:
         """What the agent injects as ``ECS_CONTAINER_METADATA_URI[_V4]`` for ``container``."""
         return f"{self.tmde_url}/v{version}/{container.endpoint_id}"
 
+    def agent_uri(self, container: FakeContainer) -> str:
+        """What the agent injects as ``ECS_AGENT_URI`` for ``container`` (the task-protection base)."""
+        return f"{self.tmde_url}/api/{container.endpoint_id}"
+
+    def protection_requests(self) -> list[RequestRecord]:
+        """Every request to the task-protection route, in order (each GET and PUT, whatever the answer)."""
+        with self._lock:
+            return [r for r in self.requests if PROTECTION_ROUTE.fullmatch(r.path)]
+
     def metadata_file(
         self, task: FakeTask, container: FakeContainer, *, ready: bool = True
     ) -> dict[str, Any]:
@@ -833,6 +952,7 @@ class FakeAgent:
         if b.delay > 0:
             self._stopping.wait(b.delay)
         forwarded = next((v for k, v in headers.items() if k.lower() == "x-forwarded-for"), "")
+        body: bytes = getattr(_request_body, "value", b"")
         out = self.respond(
             method,
             target,
@@ -840,10 +960,13 @@ class FakeAgent:
             listener=role,
             remote_addr=f"{client[0]}:{client[1]}",
             forwarded=forwarded,
+            body=body,
         )
         parts = urlsplit(target)
         with self._lock:
-            self.requests.append(RequestRecord(self.elapsed(), method, parts.path, parts.query, out[0], role))
+            self.requests.append(
+                RequestRecord(self.elapsed(), method, parts.path, parts.query, out[0], role, body)
+            )
         return out
 
     def respond(
@@ -855,10 +978,12 @@ class FakeAgent:
         listener: str | None = None,
         remote_addr: str | None = None,
         forwarded: str = "",
+        body: bytes = b"",
     ) -> tuple[int, dict[str, str], bytes]:
         """Answer one request the way the agent's source does. ``listener``
         ``"introspection"`` or ``"tmde"``; None (a direct call) routes
-        ``/v3``/``/v4`` paths to TMDS and the rest to introspection."""
+        ``/v3``/``/v4``/``/api`` paths to TMDS and the rest to introspection.
+        ``body``: the request's (the task-protection route decodes it)."""
         b = self.behaviour
         now = self.elapsed()
         parts = urlsplit(target)
@@ -869,7 +994,9 @@ class FakeAgent:
                 return out
         if listener is None:
             listener = (
-                "tmde" if path.startswith(("/v3/", "/v4/")) or path in ("/v3", "/v4") else "introspection"
+                "tmde"
+                if path.startswith(("/v3/", "/v4/", "/api/")) or path in ("/v3", "/v4")
+                else "introspection"
             )
         if listener == "tmde":
             limit = {
@@ -878,8 +1005,8 @@ class FakeAgent:
                 "X-Rate-Limit-Request-Forwarded-For": forwarded,
                 "X-Rate-Limit-Request-Remote-Addr": remote_addr or f"{client}:0",
             }
-            status, headers, body = self._tmds(method, parts, client, now)
-            return status, (headers if status == 301 else {**limit, **headers}), body
+            status, headers, answer = self._tmds(method, parts, client, now, body)
+            return status, (headers if status == 301 else {**limit, **headers}), answer
         if now < b.error_for:
             return b.error_status, {"Connection": "close"}, b""
         if now < b.throttle_for:  # the agent never throttles introspection; a misbehaviour to test
@@ -900,7 +1027,9 @@ class FakeAgent:
             return 200, {"Content-Type": TEXT}, go_json(CATCH_ALL)
         return self._tasks(parse_qs(parts.query, keep_blank_values=True), now)
 
-    def _tmds(self, method: str, parts: Any, client: str, now: float) -> tuple[int, dict[str, str], bytes]:
+    def _tmds(
+        self, method: str, parts: Any, client: str, now: float, body: bytes = b""
+    ) -> tuple[int, dict[str, str], bytes]:
         b = self.behaviour
         path = parts.path
         if now < b.error_for:
@@ -912,7 +1041,91 @@ class FakeAgent:
             return 301, {"Location": cleaned + (f"?{parts.query}" if parts.query else "")}, b""
         if path.startswith(("/v3/", "/v4/")) or path in ("/v3", "/v4"):
             return self._tmde(path, now)
+        route = PROTECTION_ROUTE.fullmatch(path)
+        if route is not None:
+            return self._protection(method, route.group(1), body)
         return 404, {"Content-Type": TEXT}, NOT_FOUND_TEXT
+
+    # -- task scale-in protection (ecs-agent/tmds/handlers/taskprotection/v1) ----
+
+    def _protection(self, method: str, endpoint_id: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """``GetTaskProtectionHandler`` and ``UpdateTaskProtectionHandler``, in
+        their order: decode the body (PUT), find the task, require
+        ``ProtectionEnabled`` (PUT), find the task role's credentials, call ECS
+        (under the agent's timeout), answer ECS's error, failure or protection."""
+        b = self.behaviour
+        ct = {"Content-Type": JSON}
+        if method not in ("GET", "PUT"):
+            return 405, {}, b""  # gorilla/mux: the path matches, the method does not; no body
+        request: tuple[bool | None, int | None] | None = None
+        if method == "PUT":
+            request = decode_protection_request(body)
+            if request is None:
+                msg = "UpdateTaskProtection: failed to decode request"
+                return 400, ct, _agent_error("", "InvalidParameterException", msg)
+        task = self._task_for_endpoint(endpoint_id)
+        if task is None:
+            msg = "Failed to find a task for the request"
+            return 404, ct, _agent_error("", "ResourceNotFoundException", msg)
+        arn = task.arn
+        if request is not None and request[0] is None:
+            msg = "Invalid request: does not contain 'ProtectionEnabled' field"
+            return 400, ct, _agent_error(arn, "InvalidParameterException", msg)
+        if b.no_task_role:
+            msg = "Invalid Request: no task IAM role credentials available for task"
+            return 403, ct, _agent_error(arn, "AccessDeniedException", msg)
+        # The agent's call to ECS, under its timeout.
+        if b.protection_delay >= self.ecs_call_timeout:
+            self._stopping.wait(self.ecs_call_timeout)
+            msg = "Timed out calling ECS Task Protection API"
+            return 504, ct, _agent_error(arn, "RequestCanceled", msg)
+        if b.protection_delay > 0:
+            self._stopping.wait(b.protection_delay)
+        action = "UpdateTaskProtection" if request is not None else "GetTaskProtection"
+        if b.protection_denied:
+            role = f"arn:aws:sts::{task.account}:assumed-role/{task.family}-task-role/{task.task_id}"
+            msg = (
+                f"User: {role} is not authorized to perform: ecs:{action} on resource: {arn} "
+                f"because no identity-based policy allows the ecs:{action} action"
+            )
+            return 400, ct, _ecs_error(arn, "AccessDeniedException", msg)
+        with self._lock:
+            throttled = self._protection_throttled < b.protection_throttled
+            if throttled:
+                self._protection_throttled += 1
+        if throttled:
+            return 400, ct, _ecs_error(arn, "ThrottlingException", "Rate exceeded")
+        minutes = request[1] if request is not None else None
+        low, high = PROTECTION_MINUTES
+        if minutes is not None and not low <= minutes <= high:
+            msg = f"expiresInMinutes must be between {low} and {high}."  # ECS checks; the wording is ours
+            return 400, ct, _ecs_error(arn, "InvalidParameterException", msg)
+        reason = b.protection_failure or ("" if task.service_name else "TASK_NOT_VALID")
+        if reason:  # only tasks in a service can be protected
+            return 200, ct, go_json({"failure": {"Arn": arn, "Detail": None, "Reason": reason}})
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        with self._lock:
+            if request is not None:
+                task.protection_enabled = bool(request[0])
+                expiry = timedelta(minutes=minutes or DEFAULT_PROTECTION_MINUTES)
+                task.protection_expires = now + expiry if task.protection_enabled else None
+            if task.protection_expires is not None and task.protection_expires <= now:
+                task.protection_enabled, task.protection_expires = False, None  # expired: ECS turned it off
+            expires = task.protection_expires
+            protection = {
+                "ExpirationDate": expires.strftime("%Y-%m-%dT%H:%M:%SZ") if expires is not None else None,
+                "ProtectionEnabled": task.protection_enabled,
+                "TaskArn": arn,
+            }
+        return 200, ct, go_json({"protection": protection})
+
+    def _task_for_endpoint(self, endpoint_id: str) -> FakeTask | None:
+        with self._lock:
+            for t in self.tasks:
+                for c in t.containers:
+                    if endpoint_id and c.endpoint_id == endpoint_id:
+                        return t
+        return None
 
     def _tags_errors(self, task: FakeTask) -> list[dict[str, Any]]:
         """What ``taskWithTags`` reports when the instance role may not list tags."""
@@ -1032,6 +1245,17 @@ class FakeAgent:
                 return 200, ct, go_json(matches[0].to_v1(old_agent=b.old_agent))
             tasks = [t.to_v1(old_agent=b.old_agent) for t in self.tasks]
         return 200, ct, go_json({"Tasks": tasks})
+
+
+def _agent_error(arn: str, code: str, message: str) -> bytes:
+    """The agent's own error body (``ErrorResponse``: ``Arn`` is omitted when empty)."""
+    error = {"Arn": arn, "Code": code, "Message": message} if arn else {"Code": code, "Message": message}
+    return go_json({"error": error})
+
+
+def _ecs_error(arn: str, code: str, message: str) -> bytes:
+    """An ECS API error as the agent passes it on: ECS's request ID first (``requestID``), then the error."""
+    return go_json({"requestID": str(uuid.uuid4()), "error": {"Arn": arn, "Code": code, "Message": message}})
 
 
 def _clean_path(path: str) -> str:
