@@ -13,8 +13,10 @@ from typing import TextIO
 from ._discover import make_context
 from ._errors import EnvFileError
 from ._files import read_bounded
+from ._limits import effective_limits
 from ._model import TaskInfo, disagreements
-from ._model._variables import to_variables
+from ._model._fields import MIB
+from ._model._variables import limit_variables, to_variables
 from ._outputs._shim import EX_NOTECS
 from ._settings import Settings, read
 from .sources import make_sources
@@ -64,14 +66,20 @@ def network_section(answers: list[TaskInfo], host: TaskInfo, imds_on: bool) -> s
     return "".join(lines)
 
 
-def limits_section(info: TaskInfo | None, environ: Mapping[str, str], proc_root: str) -> str:
+def limits_section(
+    info: TaskInfo | None,
+    environ: Mapping[str, str],
+    proc_root: str,
+    *,
+    prefix: str = "ECS_",
+    sys_root: str = "",
+) -> str:
     """The figures ``ECS_CPU_LIMIT``, ``ECS_CPU_COUNT`` and ``ECS_MEMORY_LIMIT`` come from, each with
     its source, and the limits that exist but that this container cannot see or that are no limit."""
-    from ._limits import effective_limits, kernel_limits
+    from ._limits import kernel_limits
 
-    limits = effective_limits(info, environ=environ, proc_root=proc_root)
-    kernel = kernel_limits(proc_root)
-    mib = 1024 * 1024
+    limits = effective_limits(info, environ=environ, prefix=prefix, proc_root=proc_root, sys_root=sys_root)
+    kernel = kernel_limits(proc_root, sys_root)
     lines = ["\nsize (effective limits):\n"]
     if limits.cpu is None:
         lines.append("  CPU limit: none (no CPU quota here, no task Limits.CPU)\n")
@@ -82,14 +90,15 @@ def limits_section(info: TaskInfo | None, environ: Mapping[str, str], proc_root:
     if limits.memory is None:
         lines.append("  memory limit: none\n")
     else:
-        lines.append(f"  memory limit: {limits.memory // mib} MiB, from {limits.memory_source}\n")
+        lines.append(f"  memory limit: {limits.memory // MIB} MiB, from {limits.memory_source}\n")
     if info is not None and info.task_cpu and kernel.cpu is None:
         lines.append(
             "  note: the task's CPU limit is on the task's cgroup, which this container cannot see: tools "
             "that read cgroups alone (Go's runtime, automaxprocs, .NET) see no limit; --set-cpu-count "
             "tells Python 3.13+ and Go\n"
         )
-    if info is not None and info.container_cpu and not info.task_cpu:
+    # The agent reports a container cpu below 2 (unset included) as 2: only more is the operator's.
+    if info is not None and info.container_cpu and info.container_cpu > 2 and not info.task_cpu:
         lines.append(
             f"  note: the container's cpu ({info.container_cpu} units) is CPU shares, a relative weight "
             "under contention, not a limit; set the task's cpu for a hard limit\n"
@@ -138,9 +147,11 @@ def run_doctor(
     docker_id: str | None = None,
     environ: Mapping[str, str] | None = None,
     proc_root: str = "/proc",
+    sys_root: str = "",
 ) -> int:
     """Write the report to ``out``; return the exit code. ``settings``
-    default to those ``environ`` sets."""
+    default to those ``environ`` sets; ``proc_root`` and ``sys_root`` (a prefix
+    for the cgroup mounts) point it at another machine's files."""
     env = os.environ if environ is None else environ
     try:
         if settings is None:
@@ -176,7 +187,7 @@ def run_doctor(
     problems: list[str] = []
 
     if not answers:
-        w(limits_section(None, env, proc_root))
+        w(limits_section(None, env, proc_root, prefix=settings.prefix, sys_root=sys_root))
         if not ctx.in_ecs:
             w(
                 "\nresult: not ECS: nothing here says this is an ECS task (no ECS metadata variables, no ECS "
@@ -197,7 +208,11 @@ def run_doctor(
     from ._outputs import envfile
 
     try:
-        for line in envfile.render(to_variables(first, settings.prefix), "docker").splitlines():
+        limits = effective_limits(
+            first, environ=env, prefix=settings.prefix, proc_root=proc_root, sys_root=sys_root
+        )
+        variables = {**to_variables(first, settings.prefix), **limit_variables(limits, settings.prefix)}
+        for line in envfile.render(variables, "docker").splitlines():
             w(f"  {line}\n")
     except EnvFileError as e:
         w(f"\nresult: FAILED: the answer cannot be written as an env file: {e}\n")
@@ -206,7 +221,7 @@ def run_doctor(
 
     host = complete_host_address(first, ctx, time.monotonic() + min(ctx.timeout.total, 5.0))
     w(network_section(answers, host, ctx.settings.imds))
-    w(limits_section(first, env, proc_root))
+    w(limits_section(first, env, proc_root, prefix=settings.prefix, sys_root=sys_root))
     w(otel_section(first))
     from ._protection import doctor_lines
 

@@ -139,6 +139,11 @@ def _add_shim_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--mode", help="env file mode, octal [SELFDISCOVER_MODE; default 0644]")
     _add_override(p, "replace variables already set in the environment [SELFDISCOVER_OVERRIDE=1]")
+    _add_runtime_options(p)
+
+
+def _add_runtime_options(p: argparse.ArgumentParser) -> None:
+    """What other software reads itself, set only when asked (exec, write, and show to preview)."""
     p.add_argument(
         "--set-cpu-count",
         action="store_true",
@@ -207,6 +212,7 @@ def _show_parser(sub: Any) -> None:
     _add_override(
         p, "show discovered values even where the environment already sets them [SELFDISCOVER_OVERRIDE=1]"
     )
+    _add_runtime_options(p)
     p.set_defaults(handler=cmd_show)
 
 
@@ -503,10 +509,8 @@ def cmd_write(args: argparse.Namespace, settings: Settings, diag: Diag) -> int:
 
 def cmd_show(args: argparse.Namespace, settings: Settings, diag: Diag) -> int:
     from ._errors import DiscoveryError, EnvFileError, NotInECSError
-    from ._limits import effective_limits
-    from ._model._variables import limit_variables, to_variables
     from ._outputs import envfile
-    from ._outputs._shim import discover_task, merge_environment, trap_stop_signals
+    from ._outputs._shim import discover_task, task_variables, trap_stop_signals
 
     trap_stop_signals()
     try:
@@ -525,11 +529,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings, diag: Diag) -> int:
         return 0
     try:
         # Exactly what exec would write: a preset variable keeps its value.
-        variables = {
-            **to_variables(info, settings.prefix),
-            **limit_variables(effective_limits(info), prefix=settings.prefix),
-        }
-        _, exported = merge_environment(os.environ, variables, override=settings.override)
+        _, exported = task_variables(info, settings, os.environ, diag)
         sys.stdout.write(envfile.render(exported, settings.format))
     except EnvFileError as e:
         diag.error(str(e))

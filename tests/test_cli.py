@@ -823,3 +823,23 @@ def test_only_the_subcommand_in_use_is_built_and_parses_alike() -> None:
         "exec",
     )
     assert cli._command(["--version"]) is None and cli._command(["exce"]) is None
+
+
+@pytest.mark.parametrize("how", ["options", "variables"])
+def test_show_prints_what_exec_writes_with_the_runtime_variables(
+    shim: list[str], env: dict[str, str], tmp_path: Path, how: str
+) -> None:
+    """--set-cpu-count and --set-otel-resource: show previews exactly what exec writes."""
+    flags = ["--set-cpu-count", "--set-otel-resource"] if how == "options" else []
+    if how == "variables":
+        env = {**env, "SELFDISCOVER_SET_CPU_COUNT": "1", "SELFDISCOVER_SET_OTEL_RESOURCE": "1"}
+    env = {**env, "GOMAXPROCS": "7"}  # the operator's own: kept by both
+    written = tmp_path / "exec.json"
+    proc = sd(shim, ["exec", *flags, "--env-file", f"json:{written}", "--", "true"], env)
+    assert proc.returncode == 0, proc.stderr
+    shown = sd(shim, ["show", *flags, "--format", "json"], env)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == read_json(written)
+    assert read_json(written)["GOMAXPROCS"] == "7"
+    assert read_json(written)["PYTHON_CPU_COUNT"] == read_json(written)["ECS_CPU_COUNT"]
+    assert "aws.ecs.task.family=web" in read_json(written)["OTEL_RESOURCE_ATTRIBUTES"]

@@ -71,9 +71,11 @@ def test_without_a_taskinfo_the_exported_variables_count(tmp_path: Path) -> None
     proc, sys_root = unlimited(tmp_path)
     env = {"APP_TASK_CPU": "1536", "APP_TASK_MEMORY": "4096", "APP_CONTAINER_MEMORY": "1024"}
     got = selfdiscover.effective_limits(environ=env, prefix="APP_", proc_root=proc, sys_root=sys_root)
-    assert (got.cpu, got.memory) == (1.5, 1024 * MIB)
+    # Only the task-wide figures: in the init-container pattern the file's CONTAINER_MEMORY is the init
+    # container's, and a container's own memory limit is on its own cgroup, which it always sees.
+    assert (got.cpu, got.memory) == (1.5, 4096 * MIB)
     assert got.cpu_count == min(2, len(os.sched_getaffinity(0)))
-    assert (got.cpu_source, got.memory_source) == ("$APP_TASK_CPU", "$APP_CONTAINER_MEMORY")
+    assert (got.cpu_source, got.memory_source) == ("$APP_TASK_CPU", "$APP_TASK_MEMORY")
 
 
 @pytest.mark.parametrize("value", ["-512", "0", "abc", "1e3", "512\n0", "٥١٢", " ", "9" * 40])
@@ -117,7 +119,8 @@ DUMP_KNOBS = (
 def test_exec_exports_the_limits(shim: list[str], agent: FakeAgent, clean_env: dict[str, str]) -> None:
     env = shim_env(agent, clean_env, cpu=0.5, memory=1024)
     got = dumped(sd(shim, ["exec", "--no-env-file", "--", PY, "-c", DUMP_ENV, "ECS_"], env))
-    assert got["ECS_CPU_LIMIT"] == "0.5" and got["ECS_CPU_COUNT"] == "1"
+    kernel = kernel_limits().cpu  # this machine's, as the child sees it: a lower one would win
+    assert got["ECS_CPU_LIMIT"] == f"{min(0.5, kernel or 0.5):g}" and got["ECS_CPU_COUNT"] == "1"
     assert 0 < int(got["ECS_MEMORY_LIMIT"]) <= 1024
     assert "PYTHON_CPU_COUNT" not in got  # only with --set-cpu-count
 
@@ -203,10 +206,11 @@ def _doctor(agent: FakeAgent, tmp_path: Path, me: FakeContainer) -> str:
     from selfdiscover._doctor import run_doctor
     from selfdiscover._settings import Settings
 
-    proc, _ = unlimited(tmp_path)  # sys_root is not the doctor's: its kernel sees no cgroup mount
+    proc, sys_root = unlimited(tmp_path)  # no quota, no memory limit anywhere
     env = {"ECS_CONTAINER_METADATA_URI_V4": agent.metadata_uri(me)}
     out = io.StringIO()
-    rc = run_doctor(out, Settings(timeout=5, sources=("tmde-v4",)), environ=env, proc_root=proc)
+    settings = Settings(timeout=5, sources=("tmde-v4",))
+    rc = run_doctor(out, settings, environ=env, proc_root=proc, sys_root=sys_root)
     assert rc == 0, out.getvalue()
     return out.getvalue()
 

@@ -3,8 +3,8 @@ and JavaScript's ``envDetector`` (``@opentelemetry/resources``, pinned in
 tests/node/package.json, run by Node), compared key by key with what
 ``SelfdiscoverResourceDetector`` reports for the same fake TMDE answer.
 
-The Node reader is installed into tests/node/node_modules by ``npm ci`` when it
-is missing or not the pinned version (CI: .ci/run); ``node`` and ``npm`` must be
+The Node reader is installed into tests/node/node_modules by ``npm ci`` (.ci/run
+does it; tests/otelnode.py says what is missing); ``node`` must be
 on PATH, or these tests fail.
 """
 

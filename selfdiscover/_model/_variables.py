@@ -20,7 +20,8 @@ __all__ = [
     "CPU_COUNT_KNOBS",
     "LIMIT_VARIABLES",
     "VARIABLES",
-    "cpu_count_variables", "limit_variables", "port_variables",
+    "limit_variables",
+    "port_variables",
     "to_variables",
 ]
 
@@ -99,14 +100,10 @@ def limit_variables(limits: EffectiveLimits, prefix: str = "ECS_") -> dict[str, 
     return {prefix + suffix: str(value) for suffix, value in values if value is not None}
 
 
-# What --set-cpu-count sets beside selfdiscover's own variables: the two runtimes' own knobs.
+# What --set-cpu-count sets beside selfdiscover's own variables, to the CPU count: the runtimes' own
+# knobs (PYTHON_CPU_COUNT: Python 3.13+'s os.cpu_count(), os.process_cpu_count() and
+# multiprocessing.cpu_count(); GOMAXPROCS: Go's scheduler).
 CPU_COUNT_KNOBS = ("PYTHON_CPU_COUNT", "GOMAXPROCS")
-
-
-def cpu_count_variables(limits: EffectiveLimits) -> dict[str, str]:
-    """``PYTHON_CPU_COUNT`` (Python 3.13+: ``os.cpu_count()``, ``os.process_cpu_count()``,
-    ``multiprocessing.cpu_count()``) and ``GOMAXPROCS``, both the CPU count."""
-    return dict.fromkeys(CPU_COUNT_KNOBS, str(limits.cpu_count))
 
 
 def to_variables(info: TaskInfo, prefix: str = "ECS_") -> dict[str, str]:

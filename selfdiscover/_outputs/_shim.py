@@ -234,6 +234,52 @@ def run_write(settings: Settings, diag: Diag, *, docker_id: str | None = None) -
     return rc or 0
 
 
+def task_variables(
+    info: TaskInfo, settings: Settings, environ: Mapping[str, str], diag: Diag
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(CMD's environment, the variables as exported): what ``exec`` exports and writes, and what
+    ``show`` prints. selfdiscover's own variables (the prefix) give way to a preset one unless
+    ``override``; what other software reads is set only when asked (``runtime_variables``)."""
+    from .._limits import effective_limits
+    from .._model._variables import limit_variables, to_variables
+
+    limits = effective_limits(info, environ=environ, prefix=settings.prefix)
+    variables = {**to_variables(info, settings.prefix), **limit_variables(limits, settings.prefix)}
+    env, exported = merge_environment(environ, variables, override=settings.override)
+    extra = runtime_variables(info, exported, settings, environ, diag)
+    env.update(extra)
+    exported.update(extra)
+    return env, exported
+
+
+def runtime_variables(
+    info: TaskInfo | None,
+    exported: Mapping[str, str],
+    settings: Settings,
+    environ: Mapping[str, str],
+    diag: Diag,
+) -> dict[str, str]:
+    """The variables other software reads itself, each only when asked: ``PYTHON_CPU_COUNT`` and
+    ``GOMAXPROCS`` (``--set-cpu-count``, the exported CPU count, or the kernel's without a task) and
+    ``OTEL_RESOURCE_ATTRIBUTES`` (``--set-otel-resource``, with a task). One rule for all: the
+    operator's own value stays (``--override`` is for selfdiscover's own variables only)."""
+    from .._model._variables import CPU_COUNT_KNOBS
+
+    out: dict[str, str] = {}
+    if settings.set_cpu_count:
+        count = exported.get(settings.prefix + "CPU_COUNT")
+        if count is None:
+            from .._limits import effective_limits
+
+            count = str(effective_limits(environ=environ, prefix=settings.prefix).cpu_count)
+        for knob in CPU_COUNT_KNOBS:
+            out[knob] = environ.get(knob) or count
+    if settings.set_otel_resource and info is not None:
+        name, value = otel_resource(info, environ, settings, diag)
+        out[name] = value
+    return out
+
+
 def otel_resource(
     info: TaskInfo, environ: Mapping[str, str], settings: Settings, diag: Diag
 ) -> tuple[str, str]:
@@ -260,8 +306,6 @@ def discover_and_write(
     files, with no variables, for readers that have only the files.
     """
     from .._errors import DiscoveryError, NotInECSError
-    from .._limits import effective_limits
-    from .._model._variables import cpu_count_variables, limit_variables, to_variables
 
     trap_stop_signals()
     policy = settings.policy
@@ -294,24 +338,15 @@ def discover_and_write(
         return EX_USAGE, os.environ
     else:
         diag.info(f"task {info.arn} ({info.task_definition}) from {info.source}")
-        limits = effective_limits(info)
-        variables = {**to_variables(info, settings.prefix), **limit_variables(limits, settings.prefix)}
-        if settings.set_cpu_count:
-            variables.update(cpu_count_variables(limits))
-        env, exported = merge_environment(os.environ, variables, override=settings.override)
-        if settings.set_otel_resource:
-            name, value = otel_resource(info, os.environ, settings, diag)
-            env[name] = exported[name] = value
+        env, exported = task_variables(info, settings, os.environ, diag)
         header = f"written by selfdiscover {__version__} from {info.source}"
         rc = write_targets(targets, exported, diag, mode=mode, header=header)
         return (rc if rc and policy != "optional" else None), env
 
     diag.warn(f"{failed}; {going_on} without ECS variables")
     # The kernel's limits are known everywhere: --set-cpu-count acts outside ECS too.
-    env, exported = dict(os.environ), {}
-    if settings.set_cpu_count:
-        knobs = cpu_count_variables(effective_limits())
-        env, exported = merge_environment(os.environ, knobs, override=settings.override)
+    exported = runtime_variables(None, {}, settings, os.environ, diag)
+    env = {**os.environ, **exported}
     if empty_files:  # the readers have only the files: give them one, and no stale one
         header = f"written by selfdiscover {__version__}: no task discovered"
         rc = write_targets(targets, exported, diag, mode=mode, header=header)
