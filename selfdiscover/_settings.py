@@ -6,14 +6,15 @@ was given explicitly (an option, an argument; ``None`` means "not given") and
 reads the variable only for the rest, so each variable is read once and a
 given value always wins.
 
-Values are checked for their type here (seconds, yes/no, lists); whether a
+Values are checked for their type here (seconds, yes/no, lists): a malformed
+one is a ``ValueError`` naming its variable. Whether a
 dialect or a policy exists is the shim's to say, since ``discover()`` has no
 use for either and must not fail on them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -28,15 +29,16 @@ def raw(environ: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
-def flag(value: str | None, default: bool) -> bool:
+def yes_no(text: str, what: str) -> bool:
     """A yes/no setting: 1/true/yes/on or 0/false/no/off in any case, spaces
-    ignored; anything else, unset and empty included, is ``default``."""
-    text = (value or "").strip().lower()
-    if text in _YES:
+    ignored; anything else is a ``ValueError`` naming ``what``: a typo such as
+    ``ture`` must not quietly mean "off"."""
+    word = text.strip().lower()
+    if word in _YES:
         return True
-    if text in _NO:
+    if word in _NO:
         return False
-    return default
+    raise ValueError(f"{what} must be one of {'/'.join(_YES)} or {'/'.join(_NO)}, got {text!r}")
 
 
 def words(value: str | None) -> tuple[str, ...]:
@@ -73,20 +75,11 @@ class Settings:
     verbosity: int = 0
 
 
-# How each field is read from its variable (by default the text as it is).
-_READERS: dict[str, Any] = {
+# How a field that is neither text nor yes/no is read from its variable.
+_READERS: dict[str, Callable[[str], Any]] = {
     "timeout": lambda text: _seconds(text, PREFIX + "TIMEOUT"),
     "sources": lambda text: words(text) or None,
     "env_file": words,
-    "tags": lambda text: flag(text, default=False),
-    "verify": lambda text: flag(text, default=False),
-    "retries": lambda text: flag(text, default=True),
-    "imds": lambda text: flag(text, default=False),
-    "no_env_file": lambda text: flag(text, default=False),
-    "override": lambda text: flag(text, default=False),
-    "set_cpu_count": lambda text: flag(text, default=False),
-    "set_otel_resource": lambda text: flag(text, default=False),
-    "otel_task_only": lambda text: flag(text, default=False),
 }
 
 
@@ -98,9 +91,10 @@ def _seconds(text: str, what: str) -> float:
 
 def verbosity(environ: Mapping[str, str]) -> int:
     """-1 quiet (``SELFDISCOVER_QUIET=1``), 1 verbose (``SELFDISCOVER_VERBOSE=1``), else 0."""
-    if flag(raw(environ, "QUIET"), default=False):
+    quiet, verbose = raw(environ, "QUIET"), raw(environ, "VERBOSE")
+    if quiet is not None and yes_no(quiet, PREFIX + "QUIET"):
         return -1
-    return 1 if flag(raw(environ, "VERBOSE"), default=False) else 0
+    return 1 if verbose is not None and yes_no(verbose, PREFIX + "VERBOSE") else 0
 
 
 def read(environ: Mapping[str, str], **given: Any) -> Settings:
@@ -119,7 +113,10 @@ def read(environ: Mapping[str, str], **given: Any) -> Settings:
                 text = raw(environ, f.name.upper())
                 if text is None:
                     continue
-                value = _READERS.get(f.name, str)(text)
+                if f.type == "bool":
+                    value = yes_no(text, PREFIX + f.name.upper())
+                else:
+                    value = _READERS.get(f.name, str)(text)
         values[f.name] = value
     if given:
         raise TypeError(f"unknown setting {next(iter(given))!r}")
