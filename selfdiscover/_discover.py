@@ -83,9 +83,6 @@ def make_context(
         identity=ident,
         timeout=timeout,
         evidence=evidence,
-        agent_url=explicit_url,
-        tags=settings.tags,
-        in_ecs=bool(evidence),
         settings=settings,
     )
 

@@ -407,8 +407,6 @@ class EffectiveLimits:
     notes: tuple[str, ...] = ()
 
 
-
-
 # The task definition's hard limits, as TaskInfo fields (CPU units, MiB), the task metadata field each
 # came from, and whether it describes the whole task. Container CPU (shares) and ``memoryReservation``
 # (soft) are never limits.

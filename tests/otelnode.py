@@ -72,5 +72,3 @@ def read_js() -> ReadJS:
         return JSRead(attributes, p.stderr)
 
     return read
-
-

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from shimrun import PY, dumped, sd
+from shimrun import PY, dump_cmd, dumped, sd
 from test_limits import CID, V2, tree, v2_mount
 
 import selfdiscover
@@ -118,7 +118,7 @@ DUMP_KNOBS = (
 
 def test_exec_exports_the_limits(shim: list[str], agent: FakeAgent, clean_env: dict[str, str]) -> None:
     env = shim_env(agent, clean_env, cpu=0.5, memory=1024)
-    got = dumped(sd(shim, ["exec", "--no-env-file", "--", PY, "-c", DUMP_ENV, "ECS_"], env))
+    got = dumped(sd(shim, ["exec", "--no-env-file", "--", *dump_cmd()], env))["env"]
     kernel = kernel_limits().cpu  # this machine's, as the child sees it: a lower one would win
     assert got["ECS_CPU_LIMIT"] == f"{min(0.5, kernel or 0.5):g}" and got["ECS_CPU_COUNT"] == "1"
     assert 0 < int(got["ECS_MEMORY_LIMIT"]) <= 1024
@@ -129,7 +129,7 @@ def test_no_task_cpu_limit_means_no_cpu_limit_variable(
     shim: list[str], agent: FakeAgent, clean_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = shim_env(agent, clean_env, cpu=None, memory=None)
-    got = dumped(sd(shim, ["exec", "--no-env-file", "--", PY, "-c", DUMP_ENV, "ECS_"], env))
+    got = dumped(sd(shim, ["exec", "--no-env-file", "--", *dump_cmd()], env))["env"]
     mine = selfdiscover.effective_limits(environ={})  # this machine's kernel, as the child sees it
     assert ("ECS_CPU_LIMIT" in got) == (mine.cpu is not None)
     assert got["ECS_CPU_COUNT"] == str(mine.cpu_count)
@@ -194,12 +194,6 @@ def test_python_313_under_set_cpu_count_counts_the_task_cpus(
     assert plain.stdout.split()[0] == str(os.cpu_count())
 
 
-DUMP_ENV = (
-    "import json, os, sys\n"
-    "json.dump({k: v for k, v in os.environ.items() if k.startswith(sys.argv[1])}, sys.stdout)\n"
-)
-
-
 def _doctor(agent: FakeAgent, tmp_path: Path, me: FakeContainer) -> str:
     import io
 
@@ -260,7 +254,7 @@ def test_exec_with_a_hard_container_memory_and_no_task_cpu(
         SELFDISCOVER_SOURCES="tmde-v4",
         SELFDISCOVER_TIMEOUT="5",
     )
-    got = dumped(sd(shim, ["exec", "--no-env-file", "--", PY, "-c", DUMP_ENV, "ECS_"], env))
+    got = dumped(sd(shim, ["exec", "--no-env-file", "--", *dump_cmd()], env))["env"]
     assert got["ECS_CONTAINER_MEMORY"] == "300"
     assert int(got["ECS_MEMORY_LIMIT"]) <= 300
     assert "ECS_TASK_CPU" not in got

@@ -22,7 +22,7 @@ from shimrun import EX_CANTCREAT, sd
 
 from selfdiscover import _tags
 from selfdiscover._errors import EnvFileError
-from selfdiscover._outputs import _paths as _envpaths
+from selfdiscover._outputs import _paths
 from selfdiscover.testing import FakeAgent, random_docker_id
 
 ARN = "arn:aws:ecs:us-west-2:111122223333:task/prod/{}"
@@ -99,7 +99,7 @@ def explained(root: Root) -> tuple[dict[str, str] | None, list[str]]:
 
 
 def test_pid1_start_is_read_from_the_planted_proc(root: Root) -> None:
-    got = _envpaths.pid1_start(str(root.proc))
+    got = _paths.pid1_start(str(root.proc))
     assert got is not None
     assert abs(got - root.pid1_start) < 0.05
 
@@ -116,21 +116,21 @@ def test_pid1_start_is_read_from_the_planted_proc(root: Root) -> None:
     ],
 )
 def test_malformed_proc_text_gives_no_start_time(pid_stat: str, proc_stat: str) -> None:
-    assert _envpaths.parse_start_time(pid_stat, proc_stat, 100) is None
+    assert _paths.parse_start_time(pid_stat, proc_stat, 100) is None
 
 
 def test_start_time_counts_fields_from_the_last_paren() -> None:
     fields = ["R"] + ["7"] * 18 + ["250", "9"]  # field 22 = 250 ticks
     text = "1 (a) (b) c) " + " ".join(fields)
-    assert _envpaths.parse_start_time(text, "btime 1000\n", 100) == 1002.5
+    assert _paths.parse_start_time(text, "btime 1000\n", 100) == 1002.5
 
 
 # --- which file a reader believes ----------------------------------------------------
 
 
 def test_default_paths_are_exactly_the_redirected_ones(root: Root) -> None:
-    assert _envpaths.default_env_paths(root.env) == [str(root.run_file), str(root.tmp_file)]
-    assert _envpaths.default_env_paths({}) == ["/run/selfdiscover/ecs.env", "/tmp/selfdiscover/ecs.env"]
+    assert _paths.default_env_paths(root.env) == [str(root.run_file), str(root.tmp_file)]
+    assert _paths.default_env_paths({}) == ["/run/selfdiscover/ecs.env", "/tmp/selfdiscover/ecs.env"]
 
 
 def test_a_named_file_means_exactly_that_file(root: Root) -> None:
@@ -339,11 +339,11 @@ def test_own_dir_says_what_is_wrong(tmp_path: Path) -> None:
     f = tmp_path / "file"
     f.write_text("")
     with pytest.raises(EnvFileError, match=r"is not a directory$"):
-        _envpaths.own_dir(str(f))
+        _paths.own_dir(str(f))
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     with pytest.raises(EnvFileError, match=r"is a symbolic link, not a directory$"):
-        _envpaths.own_dir(str(tmp_path / "dangling"))
-    _envpaths.own_dir(str(tmp_path / "new" / "dir"))
+        _paths.own_dir(str(tmp_path / "dangling"))
+    _paths.own_dir(str(tmp_path / "new" / "dir"))
     assert (tmp_path / "new" / "dir").is_dir()
 
 

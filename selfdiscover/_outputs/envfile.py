@@ -74,8 +74,7 @@ if TYPE_CHECKING:
 __all__ = ["DIALECTS", "render", "write", "write_atomic"]
 
 
-# Patterns as text: ``re`` compiles one on first use and caches it, so a start
-# that never needs a pattern never pays for it.
+# A variable name, as every dialect's reader accepts one.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # docker's reader is a bufio.Scanner with the default 64 KiB token limit; the line

@@ -49,4 +49,3 @@ def make_sources(names: Sequence[str] | None = None) -> list[Source]:
         module, cls = SOURCES[name].split(":")
         made.append(getattr(import_module(f".{module}", __name__), cls)())
     return made
-

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from .._containerid import Identity
@@ -22,45 +22,22 @@ from ._retry import prefer_answer
 from ._timing import Timeout
 
 
+@dataclass(frozen=True, slots=True)
 class Context:
     """What every source may consult: the environment, the proc root, this
-    container's ID and the timeouts. Plain class, not a dataclass: it is on
-    the start-up path of every shim run."""
+    container's ID, the timeouts, the evidence of ECS and the settings (an
+    explicit agent URL, whether to ask for tags...)."""
 
-    __slots__ = (
-        "agent_url",
-        "environ",
-        "evidence",
-        "identity",
-        "in_ecs",
-        "proc_root",
-        "settings",
-        "tags",
-        "timeout",
-    )
+    environ: Mapping[str, str]
+    proc_root: str
+    identity: Identity
+    timeout: Timeout
+    evidence: list[str]
+    settings: Settings = field(default_factory=Settings)
 
-    def __init__(
-        self,
-        *,
-        environ: Mapping[str, str],
-        proc_root: str,
-        identity: Identity,
-        timeout: Timeout,
-        evidence: list[str],
-        agent_url: str | None = None,  # an explicit introspection URL
-        in_ecs: bool = False,
-        tags: bool = False,  # ask for task and container-instance tags (TMDE /taskWithTags)
-        settings: Settings | None = None,
-    ) -> None:
-        self.environ = environ
-        self.proc_root = proc_root
-        self.identity = identity
-        self.timeout = timeout
-        self.evidence = evidence
-        self.agent_url = agent_url
-        self.in_ecs = in_ecs
-        self.tags = tags
-        self.settings = Settings() if settings is None else settings
+    @property
+    def in_ecs(self) -> bool:
+        return bool(self.evidence)
 
 
 @dataclass(frozen=True, slots=True)

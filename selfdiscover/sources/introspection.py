@@ -99,7 +99,8 @@ class ExplicitURL(_Introspection):
     skipped = "SELFDISCOVER_AGENT_URL is not set (or no container ID)"
 
     def targets(self, ctx: Context) -> list[str]:
-        return [ctx.agent_url] if ctx.agent_url and ctx.identity.container_id else []
+        url = ctx.settings.agent_url
+        return [url] if url and ctx.identity.container_id else []
 
 
 class Localhost(_Introspection):
@@ -112,7 +113,7 @@ class Localhost(_Introspection):
         return super().hint(detail, ctx)
 
     def targets(self, ctx: Context) -> list[str]:
-        if ctx.agent_url or not ctx.identity.container_id:
+        if ctx.settings.agent_url or not ctx.identity.container_id:
             return []
         return [f"http://localhost:{AGENT_PORT}"]
 
@@ -132,7 +133,7 @@ class Gateway(_Introspection):
         return super().hint(detail, ctx)
 
     def targets(self, ctx: Context) -> list[str]:
-        if ctx.agent_url or not ctx.identity.container_id or not ctx.evidence:
+        if ctx.settings.agent_url or not ctx.identity.container_id or not ctx.evidence:
             return []
         text = read_bounded(os.path.join(ctx.proc_root, "net", "route"), 64 * 1024)
         gw = parse_default_gateway(text or "")

@@ -143,7 +143,7 @@ class _TMDE:
     def fetch(self, ctx: Context, target: str, deadline: float) -> TaskInfo:
         source = SourceLabel(self.name, target)
         own = ctx.identity.container_id
-        tags = ctx.tags
+        tags = ctx.settings.tags
         task = _get(ctx, target, "/taskWithTags" if tags else "/task", deadline)
         info = parse_task_metadata(task, None, own, source=source, tags=tags)
         if info.container_name is None:
