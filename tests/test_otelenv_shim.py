@@ -21,7 +21,12 @@ from test_otelenv import VAR, read_py
 from selfdiscover import _otelenv, discover
 from selfdiscover.testing import FakeAgent, FakeContainer, random_docker_id
 
-DUMP_OTEL = f"import json, os; print(json.dumps(os.environ.get({VAR!r})))"
+# CMD prints OTEL_RESOURCE_ATTRIBUTES, and fails if the shim named the service (the app's name, not ECS's).
+DUMP_OTEL = (
+    "import json, os, sys\n"
+    "sys.exit('OTEL_SERVICE_NAME was set') if 'OTEL_SERVICE_NAME' in os.environ else None\n"
+    f"print(json.dumps(os.environ.get({VAR!r})))\n"
+)
 GROUP = 'team=a,b %41 "quoted" ünï'  # awslogs allow all of these
 
 
@@ -75,7 +80,7 @@ def test_cmd_gets_the_tasks_resource(
     assert value == expected(env)
     attributes = read_py(value)
     assert attributes["aws.ecs.task.family"] == "shop" and "container.name" in attributes
-    assert "service.name" not in value.split(",")[0] and "service.name=" not in value
+    assert "service.name" not in attributes  # the ECS service (shop-svc) is not the application's name
 
 
 def test_the_operators_entries_stay_verbatim_and_win(
