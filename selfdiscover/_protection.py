@@ -682,7 +682,7 @@ def run_protect(
     import signal
     import subprocess
 
-    from ._outputs._shim import EX_NOEXEC, EX_NOTECS, EX_NOTFOUND, EX_UNAVAILABLE, EX_USAGE
+    from ._outputs._shim import EX_NOTECS, EX_UNAVAILABLE, EX_USAGE, cannot_start
 
     command = list(command)
     if command and command[0] == "--":
@@ -729,15 +729,8 @@ def run_protect(
             return 128 + pending[0]
         try:
             started = subprocess.Popen(command)
-        except FileNotFoundError:
-            diag.error(f"{command[0]}: command not found")
-            return EX_NOTFOUND
-        except PermissionError:
-            diag.error(f"{command[0]}: permission denied")
-            return EX_NOEXEC
         except (OSError, ValueError) as e:
-            diag.error(f"{command[0]}: cannot execute: {e}")
-            return EX_NOEXEC
+            return cannot_start(command, e, diag)
         child = started
         for signum in pending:  # arrived while CMD was being started
             started.send_signal(signum)

@@ -279,3 +279,21 @@ def test_a_try_the_deadline_cuts_short_does_not_hide_the_servers_answer() -> Non
             clock=clock2,
             sleep=clock2.sleep,
         )
+
+
+@pytest.mark.parametrize(
+    ("previous", "status"), [("HTTP 404 not found", 404), ("connection reset by peer", None), (None, None)]
+)
+def test_a_try_the_deadline_cut_short_reports_the_earlier_failure(
+    previous: str | None, status: int | None
+) -> None:
+    """'timed out' at the deadline only says time ran out: an earlier failure says what is wrong."""
+    from selfdiscover._errors import RetryableError
+    from selfdiscover.sources._retry import prefer_answer
+
+    cut = RetryableError("timed out")
+    earlier = None if previous is None else RetryableError(previous, status=status)
+    assert prefer_answer(cut, earlier, now=10.0, deadline=10.0) is (earlier or cut)
+    assert prefer_answer(cut, earlier, now=9.0, deadline=10.0) is cut  # before the deadline: its own cause
+    answered = RetryableError("HTTP 500", status=500)  # an answer is never replaced
+    assert prefer_answer(answered, earlier, now=10.0, deadline=10.0) is answered

@@ -176,19 +176,25 @@ def exec_command(command: Sequence[str], env: Mapping[str, str], diag: Diag) -> 
             stream.flush()
     try:
         os.execvpe(command[0], list(command), dict(env))
-    except FileNotFoundError:
+    except (OSError, ValueError) as e:
+        return cannot_start(command, e, diag)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def cannot_start(command: Sequence[str], error: OSError | ValueError, diag: Diag) -> int:
+    """Say why ``command`` could not be started (exec'd or spawned) and return the
+    exit code a shell would: 127 not found, 126 found but not executable."""
+    if isinstance(error, FileNotFoundError):
         diag.error(f"{command[0]}: command not found")
         return EX_NOTFOUND
-    except PermissionError:
+    if isinstance(error, PermissionError):
         diag.error(f"{command[0]}: permission denied")
         return EX_NOEXEC
-    except OSError as e:
-        diag.error(f"{command[0]}: cannot execute: {e.strerror or e}")
-        return EX_NOTFOUND if e.errno == errno.ENOTDIR else EX_NOEXEC
-    except ValueError as e:  # an embedded NUL: cannot reach execve at all
-        diag.error(f"{command[0]}: cannot execute: {e}")
-        return EX_NOEXEC
-    raise AssertionError("unreachable")  # pragma: no cover
+    if isinstance(error, OSError):
+        diag.error(f"{command[0]}: cannot execute: {error.strerror or error}")
+        return EX_NOTFOUND if error.errno == errno.ENOTDIR else EX_NOEXEC
+    diag.error(f"{command[0]}: cannot execute: {error}")  # an embedded NUL: never reaches the kernel
+    return EX_NOEXEC
 
 
 def env_targets(settings: Settings) -> list[EnvTarget]:

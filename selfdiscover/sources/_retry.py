@@ -103,9 +103,10 @@ def prefer_answer(
     err: RetryableError, previous: RetryableError | None, now: float, deadline: float
 ) -> RetryableError:
     """The error to report for an attempt: when the deadline cut it short (a
-    transport error at or past the deadline), an earlier answer from the
-    server (404, 500, 429) says more about what is wrong than "timed out"."""
-    if previous is not None and previous.status is not None and err.status is None and now >= deadline:
+    transport error at or past the deadline), the earlier failure (a 404, 500
+    or 429 from the server, a reset, a refusal) says more about what is wrong
+    than "timed out", which only says that time ran out."""
+    if previous is not None and err.status is None and now >= deadline:
         return previous
     return err
 
