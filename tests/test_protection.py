@@ -382,7 +382,10 @@ def test_connection_reset_is_retried_until_the_deadline(raw_server: tuple[str, l
         set_task_protection(True, 5, timeout=Timeout(total=TOTAL), environ={"ECS_AGENT_URI": url + "/api/x"})
     assert time.monotonic() - t0 < TOTAL + margin
     assert e.value.code == "AgentUnavailable" and e.value.status is None
-    assert "reset" in one_line(e.value) and "attempts" in str(e.value)
+    # The kernel delivers the abort as a reset, or (when it lands before the request is read) as a
+    # close without an answer: both are the dropped connection, retried alike.
+    said = one_line(e.value)
+    assert ("reset" in said or "closed connection without response" in said) and "attempts" in said
 
 
 # --- hostile answers: bounded, refused, never a hang --------------------------------------------
