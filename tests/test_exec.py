@@ -19,10 +19,9 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,29 +29,48 @@ from pathlib import Path
 import envreaders as readers
 import psutil
 import pytest
-from shimrun import dumped, sd
+from shimrun import (
+    EX_DATAERR,
+    EX_NOEXEC,
+    EX_NOTECS,
+    EX_NOTFOUND,
+    EX_UNAVAILABLE,
+    EX_USAGE,
+    PY,
+    Setup,
+    dump_cmd,
+    dumped,
+    in_ecs_env,
+    outside_ecs_env,
+    sd,
+    setup_task,
+)
+from sigkit import DEFAULT_SIGNALS, bits, masks
 from timing import wait_until_caught
 
 from selfdiscover.testing import Behaviour, FakeAgent, FakeContainer, FakeTask, random_docker_id
 
-PY = sys.executable
-EX_DATAERR, EX_NOTECS, EX_UNAVAILABLE, EX_NOEXEC, EX_NOTFOUND = 65, 68, 69, 126, 127
+# The suite's fixtures (suite.py) give ``ecs`` (a task web:7 with container app, and
+# its environment) and ``down_agent``.
 
-# CMD that reports what it got: its PID, parent PID and every variable with a prefix.
-DUMP = (
-    "import json, os, sys\n"
-    "json.dump({'pid': os.getpid(), 'ppid': os.getppid(),\n"
-    "           'env': {k: v for k, v in os.environ.items() if k.startswith(sys.argv[1])}},\n"
-    "          sys.stdout)\n"
-)
 # CMD that prints its blocked and ignored signal sets. Not Python: CPython itself
 # ignores SIGPIPE and SIGXFSZ at start-up, which would hide what the shim left.
-SIGSTATE = ["grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"]
-ZERO_MASKS = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+# SIGSTATE run alone is the baseline a CMD behind the shim must match: what any process
+# this suite starts gets (nothing from a shell; nohup: SIGHUP ignored). Programs are named
+# by full path, as PY is, so subprocess starts the baseline, the launchers and the shim the
+# same way (posix_spawn on 3.13, not fork and exec); sigkit.masks leaves out the signals
+# glibc reserves, whose state that choice, and the shim's threads, decide.
+SIGSTATE = [shutil.which("grep") or "/bin/grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"]
+SH = shutil.which("sh") or "/bin/sh"
 
 
-def dump_cmd(prefix: str = "ECS_") -> list[str]:
-    return [PY, "-c", DUMP, prefix]
+def sigstate(prefix: list[str], env: Mapping[str, str]) -> dict[str, int]:
+    """The masks SIGSTATE reports when started behind *prefix* (a launcher, the shim, nothing)."""
+    proc = subprocess.run([*prefix, *SIGSTATE], env=dict(env), capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    state = masks(proc.stdout)
+    assert state.keys() == {"SigBlk", "SigIgn"}, proc.stdout
+    return state
 
 
 def stderr_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
@@ -74,55 +92,6 @@ def required_vars(agent: FakeAgent, task: FakeTask, prefix: str = "ECS_") -> dic
         "ACCOUNT_ID": agent.account,
     }
     return {prefix + k: v for k, v in values.items()}
-
-
-@dataclass
-class Setup:
-    agent: FakeAgent
-    task: FakeTask
-    env: dict[str, str]
-
-
-def setup_task(
-    agent: FakeAgent, clean_env: Mapping[str, str], family: str = "web", version: int = 7, name: str = "app"
-) -> Setup:
-    docker_id = random_docker_id()
-    task = agent.add_container_task(docker_id, family, version, name)
-    env = dict(
-        clean_env,
-        SELFDISCOVER_AGENT_URL=agent.url,
-        SELFDISCOVER_DOCKER_ID=docker_id,
-        SELFDISCOVER_TIMEOUT="5",
-    )
-    return Setup(agent, task, env)
-
-
-@pytest.fixture
-def ecs(agent: FakeAgent, clean_env: dict[str, str]) -> Setup:
-    return setup_task(agent, clean_env)
-
-
-@pytest.fixture
-def down_agent() -> Iterator[FakeAgent]:
-    """A port that is bound but never listens: every connect is refused."""
-    with FakeAgent(behaviour=Behaviour(down_for=120)) as a:
-        yield a
-
-
-def in_ecs_env(clean_env: Mapping[str, str], url: str, timeout: str = "0.25") -> dict[str, str]:
-    """ECS evidence (the v4 endpoint variable) with every source pointing at *url*."""
-    return dict(
-        clean_env,
-        ECS_CONTAINER_METADATA_URI_V4=f"{url}/v4/{random_docker_id()[:32]}-1",
-        SELFDISCOVER_AGENT_URL=url,
-        SELFDISCOVER_DOCKER_ID=random_docker_id(),
-        SELFDISCOVER_TIMEOUT=timeout,
-    )
-
-
-def outside_ecs_env(clean_env: Mapping[str, str]) -> dict[str, str]:
-    """No ECS variable, no agent URL: a laptop or CI."""
-    return dict(clean_env, SELFDISCOVER_TIMEOUT="0.5")
 
 
 # --- readers ----------------------------------------------------------------------
@@ -214,7 +183,8 @@ def test_exit_code_passes_through(shim: list[str], ecs: Setup, code: int) -> Non
 
 def test_death_by_signal_is_the_apps_own(shim: list[str], ecs: Setup) -> None:
     """A wrapper would report 143; only the real process can die of the signal."""
-    proc = sd(shim, ["exec", "--no-env-file", "--", "sh", "-c", "kill -TERM $$"], ecs.env)
+    cmd = ["exec", "--no-env-file", "--", "sh", "-c", "kill -TERM $$"]
+    proc = sd([*DEFAULT_SIGNALS, *shim], cmd, ecs.env)  # SIGTERM not ignored, however the suite started
     assert proc.returncode == -signal.SIGTERM
 
 
@@ -231,7 +201,7 @@ APP_WAITS_FOR_TERM = (
 
 def test_app_receives_signals_directly(shim: list[str], ecs: Setup) -> None:
     proc = subprocess.Popen(
-        [*shim, "exec", "--no-env-file", "--", PY, "-c", APP_WAITS_FOR_TERM],
+        [*DEFAULT_SIGNALS, *shim, "exec", "--no-env-file", "--", PY, "-c", APP_WAITS_FOR_TERM],
         env=ecs.env,
         stdout=subprocess.PIPE,
         text=True,
@@ -258,6 +228,8 @@ BLOCKING_LAUNCHER = [
     "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM})\n"
     "os.execvp(sys.argv[1], sys.argv[1:])\n",
 ]
+LAUNCHER_BLOCKS = bits(signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)  # 0x2a00
+PYTHON_IGNORES = bits(signal.SIGPIPE, signal.SIGXFSZ)  # what any CPython ignores at start-up
 
 
 @pytest.mark.parametrize("path", ["discovered", "not-in-ecs"])
@@ -265,35 +237,25 @@ def test_signal_state_is_restored_before_exec(
     shim: list[str], ecs: Setup, clean_env: dict[str, str], path: str
 ) -> None:
     env = ecs.env if path == "discovered" else outside_ecs_env(clean_env)
-    # Check the launcher works: without the shim, the application inherits the mask.
-    direct = subprocess.run(
-        [*BLOCKING_LAUNCHER, *SIGSTATE], env=env, capture_output=True, text=True, timeout=30
-    )
-    assert "SigBlk:\t0000000000002a00" in direct.stdout
-    proc = subprocess.run(
-        [*BLOCKING_LAUNCHER, *shim, "-q", "exec", "--no-env-file", "--", *SIGSTATE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == ZERO_MASKS
+    # The baseline: no launcher, no shim. Nothing blocked, and none of Python's ignores,
+    # so a CMD that got the launcher's mask or Python's ignores differs from it.
+    plain = sigstate([], env)
+    assert not plain["SigBlk"] & LAUNCHER_BLOCKS and not plain["SigIgn"] & PYTHON_IGNORES
+    # Check the launcher works: without the shim, the application inherits the mask
+    # (and the launcher's own Python's ignores).
+    direct = sigstate(BLOCKING_LAUNCHER, env)
+    assert direct["SigBlk"] == plain["SigBlk"] | LAUNCHER_BLOCKS
+    assert direct["SigIgn"] & PYTHON_IGNORES == PYTHON_IGNORES
+    # Through the shim: exactly the baseline (empty mask, SIGPIPE and SIGXFSZ at default).
+    assert sigstate([*BLOCKING_LAUNCHER, *shim, "-q", "exec", "--no-env-file", "--"], env) == plain
 
 
 def test_inherited_ignored_signals_stay_ignored(shim: list[str], ecs: Setup) -> None:
-    launcher = ["sh", "-c", 'trap "" HUP INT; exec "$@"', "sh"]
-    direct = subprocess.run([*launcher, *SIGSTATE], env=ecs.env, capture_output=True, text=True, timeout=30)
-    assert "SigIgn:\t0000000000000003" in direct.stdout  # what a shell's exec gives
-    proc = subprocess.run(
-        [*launcher, *shim, "exec", "--no-env-file", "--", *SIGSTATE],
-        env=ecs.env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == direct.stdout
+    launcher = [SH, "-c", 'trap "" HUP INT; exec "$@"', "sh"]
+    direct = sigstate(launcher, ecs.env)
+    plain = sigstate([], ecs.env)["SigIgn"]  # nothing, from a shell; nohup: SIGHUP already
+    assert direct["SigIgn"] == plain | bits(signal.SIGHUP, signal.SIGINT)  # what a shell's exec gives
+    assert sigstate([*launcher, *shim, "exec", "--no-env-file", "--"], ecs.env) == direct
 
 
 # --- exec errors ------------------------------------------------------------------------
@@ -341,7 +303,7 @@ def test_exec_failure_codes_without_ecs(
 def test_no_command_is_a_usage_error(shim: list[str], ecs: Setup) -> None:
     for args in (["exec"], ["exec", "--no-env-file", "--"]):
         proc = sd(shim, args, ecs.env)
-        assert proc.returncode == 2
+        assert proc.returncode == EX_USAGE
         assert proc.stdout == ""
 
 
@@ -459,6 +421,9 @@ def test_in_ecs_short_deadline_still_fails_closed(
 # The shim's own deadline while it is signalled: whatever ends it sooner is the signal.
 DEADLINE = 30
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # the trap catches all three at once
+# Every test that signals the shim or CMD starts it behind sigkit.DEFAULT_SIGNALS: a suite run
+# under nohup, or with `&` from a script, inherits SIGHUP or SIGINT ignored, which the shim
+# rightly keeps (test_inherited_ignored_signals_stay_ignored) and would never catch.
 
 
 def _slow_agent(kind: str) -> FakeAgent:
@@ -482,7 +447,7 @@ def test_stop_signal_during_slow_discovery(
     with _slow_agent(kind) as slow:
         env = in_ecs_env(clean_env, slow.url, timeout=str(DEADLINE))
         proc = subprocess.Popen(
-            [*shim, "exec", "--no-env-file", "--", "touch", str(marker)],
+            [*DEFAULT_SIGNALS, *shim, "exec", "--no-env-file", "--", "touch", str(marker)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -531,6 +496,7 @@ def test_sigterm_ends_discovery_even_as_pid_1(
         started = time.monotonic()
         proc = subprocess.Popen(
             [
+                *DEFAULT_SIGNALS,
                 "unshare",
                 "--pid",
                 "--fork",

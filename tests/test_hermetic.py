@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -141,24 +142,36 @@ READER_TESTS = [
 PROBE = "import json, selfdiscover.logging as l; print(json.dumps(l.load()))"
 
 
+def kept_under_tmp() -> list[str]:
+    """What the inner run needs that may live under /tmp, which the namespace replaces: the
+    checkout (CI's clean clone may be one) and the interpreter's prefixes (a virtualenv made
+    there, and the Python it was made from). Each as named and as resolved; one inside
+    another is kept with it."""
+    wanted = (ROOT, sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+    paths = {os.path.abspath(p) for p in wanted} | {os.path.realpath(p) for p in wanted}
+    under = sorted(p for p in paths if p.startswith("/tmp/"))
+    return [p for p in under if not any(p.startswith(q + "/") for q in under)]
+
+
 def in_planted_namespace(
     kind: str, command: list[str], env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
-    # A checkout under /tmp (CI's clean clone may be one) must stay visible over the
-    # private /tmp: it is held under the private /run while /tmp is replaced.
+    # What lives under /tmp and the inner run needs (kept_under_tmp) must stay visible over
+    # the private /tmp: each is held under the private /run while /tmp is replaced.
+    keep = list(enumerate(shlex.quote(p) for p in kept_under_tmp()))
     script = (
         "set -e\n"
         "mount -t tmpfs -o size=16m selfdiscover-hermetic /run\n"
-        'case "$SD_ROOT" in /tmp/*) mkdir /run/.sd-root; mount --bind "$SD_ROOT" /run/.sd-root;; esac\n'
-        "mount -t tmpfs -o size=512m selfdiscover-hermetic /tmp\n"
-        'case "$SD_ROOT" in /tmp/*) mkdir -p "$SD_ROOT"; mount --move /run/.sd-root "$SD_ROOT";; esac\n'
+        + "".join(f"mkdir /run/.sd-keep{i}; mount --bind {p} /run/.sd-keep{i}\n" for i, p in keep)
+        + "mount -t tmpfs -o size=512m selfdiscover-hermetic /tmp\n"
+        + "".join(f"mkdir -p {p}; mount --move /run/.sd-keep{i} {p}\n" for i, p in keep)
         + PLANTS[kind]
         + 'exec "$@"\n'
     )
     wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
     return subprocess.run(
         [*wrapper, *command],
-        env={**env, "FORGED": env_text("forged"), "SD_ROOT": str(ROOT)},
+        env={**env, "FORGED": env_text("forged")},
         capture_output=True,
         text=True,
         timeout=600,

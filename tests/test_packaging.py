@@ -57,6 +57,10 @@ def test_classifiers_name_the_versions_checked_and_python_requires_agrees() -> N
     assert checked == (int(floor.group(1)), int(floor.group(2)))  # type-checked as the oldest allowed
     assert versions[0] == checked
     assert sys.version_info[:2] in versions  # the interpreter running this suite
+    # And CI runs the suite on exactly these (.ci/run: CLAIMED=(3.10 3.11 ...)).
+    ci = re.search(r"^CLAIMED=\(([\d. ]+)\)", (ROOT / ".ci" / "run").read_text(encoding="utf-8"), re.M)
+    assert ci, "no CLAIMED=(...) in .ci/run"
+    assert sorted(tuple(map(int, v.split("."))) for v in ci.group(1).split()) == versions
 
 
 def test_development_tools_have_their_own_extra() -> None:
@@ -77,20 +81,36 @@ _NOT_SOURCE = shutil.ignore_patterns(
 )
 
 
+def build_sdist(src: Path, dist: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Build the sdist as a PEP 517 frontend does without isolation (pip, ``python -m build
+    --no-isolation``): call the backend pyproject.toml names, in a fresh interpreter in the
+    tree. Not ``setup.py sdist``; not an isolated build, which would download the backend.
+    The backend comes from the ``test`` extra: a 3.12+ virtualenv carries no setuptools."""
+    backend = re.search(r'^build-backend = "([\w.]+)"$', (src / "pyproject.toml").read_text(), re.M)
+    assert backend, "pyproject.toml names no build-backend"
+    code = (
+        "import importlib, sys\n"
+        "backend = importlib.import_module(sys.argv[1])\n"
+        "print(backend.build_sdist(sys.argv[2]))\n"
+    )
+    dist.mkdir()
+    return subprocess.run(
+        [sys.executable, "-c", code, backend.group(1), str(dist)],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 @pytest.mark.slow
 def test_the_sdist_carries_the_tests_and_they_run_from_the_unpacked_tree(
     tmp_path: Path, clean_env: dict[str, str]
 ) -> None:
     src = tmp_path / "src"
     shutil.copytree(ROOT, src, ignore=_NOT_SOURCE, symlinks=True)
-    build = subprocess.run(
-        [sys.executable, "setup.py", "-q", "sdist", "-d", str(tmp_path / "dist")],
-        cwd=src,
-        env=clean_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    build = build_sdist(src, tmp_path / "dist", clean_env)
     assert build.returncode == 0, build.stderr
     (sdist,) = (tmp_path / "dist").glob("selfdiscover-*.tar.gz")
     with tarfile.open(sdist) as tar:

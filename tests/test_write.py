@@ -32,6 +32,7 @@ from shimrun import (
     sd,
     setup_task,
 )
+from sigkit import DEFAULT_SIGNALS
 
 from selfdiscover import cli
 from selfdiscover.testing import Behaviour, FakeAgent
@@ -242,7 +243,9 @@ def test_sigterm_during_discovery_ends_write_with_143(shim: list[str], clean_env
     """As exec: `docker stop` of a slow init container is prompt."""
     with FakeAgent(behaviour=Behaviour(hang=True)) as a:
         env = dict(in_ecs_env(clean_env, a.url), SELFDISCOVER_TIMEOUT="30")
-        p = subprocess.Popen([*shim, "write", "--no-env-file"], env=env, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [*DEFAULT_SIGNALS, *shim, "write", "--no-env-file"], env=env, stderr=subprocess.PIPE, text=True
+        )
         try:
             wait_for_sigterm_handler(p.pid)
             t0 = time.monotonic()

@@ -71,10 +71,15 @@ def catches(pid: int, sig: int) -> bool:
 def wait_until_caught(pid: int, *sigs: int, timeout: float = 30) -> None:
     """Wait until ``pid`` has a handler for every one of ``sigs``: a signal sent before
     that tests the interpreter's start-up, not the code. Polls every 10 ms, at most
-    ``timeout`` s; a process that ends first fails the test."""
+    ``timeout`` s; a process that ends first fails the test. (A process started with one of
+    ``sigs`` ignored may rightly keep it so, as the shim does: start it behind
+    ``sigkit.DEFAULT_SIGNALS``.)"""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if all(catches(pid, sig) for sig in sigs):
             return
         time.sleep(0.01)
-    raise AssertionError(f"process {pid} did not catch signals {sigs} within {timeout}s")
+    ignored = int(_status(pid)["SigIgn"], 16)
+    kept = [sig for sig in sigs if ignored & (1 << (sig - 1))]
+    why = f"; it ignores {kept}: was it started with them ignored (nohup, `&`)?" if kept else ""
+    raise AssertionError(f"process {pid} did not catch signals {sigs} within {timeout}s{why}")
