@@ -529,8 +529,8 @@ def cmd_show(args: argparse.Namespace, settings: Settings, diag: Diag) -> int:
         return 0
     try:
         # Exactly what exec would write: a preset variable keeps its value.
-        _, exported = task_variables(info, settings, os.environ, diag)
-        sys.stdout.write(envfile.render(exported, settings.format))
+        _, exported, merge = task_variables(info, settings, os.environ, diag)
+        sys.stdout.write(envfile.render(exported, settings.format, merge=merge))
     except EnvFileError as e:
         diag.error(str(e))
         return EX_DATAERR

@@ -15,6 +15,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -712,3 +713,54 @@ def test_concurrent_writers_end_with_one_complete_version(tmp_path: Path) -> Non
     writer, n = match.groups()
     assert content == f"writer={writer} n={n}\n" + f"{writer}:{n};" * 4000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.env"]
+
+
+# --- shell files that keep the sourcing environment's own settings (merge) ---------------
+
+MERGE_HOSTILE = "it's $(touch pwned) `id` ${HOME} ; x\nnext"
+
+
+def _source(path: Path, shell: str, preset: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    """What *names* are after ``. path`` in *shell*, started with *preset* in its environment."""
+    script = '. "$1" || exit 97; env -0'
+    env = {"PATH": os.environ["PATH"], **preset}
+    proc = subprocess.run(
+        [shell, "-c", script, "reader", str(path)], env=env, capture_output=True, timeout=30, cwd=path.parent
+    )
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    got = dict(e.decode().partition("=")[::2] for e in proc.stdout.split(b"\0") if e)
+    return {n: got[n] for n in names if n in got}
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_shell_merge_keeps_the_sourcing_environments_own_values(tmp_path: Path, shell: str) -> None:
+    if shutil.which(shell) is None:
+        pytest.fail(f"{shell} is needed to read the shell dialect")
+    path = tmp_path / "ecs.sh"
+    variables = {"KNOB": "2", "LIST": "a=1,b=2", "ODD": MERGE_HOSTILE, "PLAIN": "x"}
+    merge = {"KNOB": "default", "LIST": "append", "ODD": "default"}
+    path.write_text(envfile.render(variables, "shell", merge=merge), encoding="utf-8")
+    names = ("KNOB", "LIST", "ODD", "PLAIN")
+    # Nothing set where it is sourced: the file's values, byte for byte.
+    assert _source(path, shell, {}, names) == variables
+    # Set there: "default" keeps theirs, "append" puts theirs last (later entries win); others replaced.
+    theirs = {"KNOB": "8", "LIST": "b=9", "ODD": "mine", "PLAIN": "mine"}
+    assert _source(path, shell, theirs, names) == {
+        "KNOB": "8",
+        "LIST": "a=1,b=2,b=9",
+        "ODD": "mine",
+        "PLAIN": "x",
+    }
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_merge_is_only_for_the_shell_dialect_and_checked() -> None:
+    variables = {"KNOB": "2"}
+    for dialect in ("docker", "dotenv", "systemd", "json"):
+        assert envfile.render(variables, dialect, merge={"KNOB": "default"}) == envfile.render(
+            variables, dialect
+        )
+    with pytest.raises(EnvFileError, match="cannot merge"):
+        envfile.render(variables, "shell", merge={"KNOB": "prepend"})
+    with pytest.raises(EnvFileError, match="cannot merge"):
+        envfile.render(variables, "json", merge={"A;B": "default"})

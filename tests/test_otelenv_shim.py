@@ -147,3 +147,41 @@ def test_init_container_pattern_gives_node_the_tasks_attributes(
     assert attributes == want
     assert attributes["aws.ecs.task.family"] == "shop"
     assert not {k for k in attributes if k.startswith("container.") or k.startswith("aws.log.")}
+
+
+def test_init_container_file_keeps_the_app_containers_own_settings(
+    shim: list[str], agent: FakeAgent, clean_env: dict[str, str], tmp_path: Path, read_js: ReadJS
+) -> None:
+    """The file is written in the init container and sourced in the app's, which has settings of
+    its own: its OTEL_RESOURCE_ATTRIBUTES entries are kept and win, its GOMAXPROCS stays."""
+    env = task_env(agent, clean_env)
+    ecs_sh = tmp_path / "ecs.sh"
+    flags = ["--set-otel-resource", "--otel-task-only", "--set-cpu-count"]
+    proc = sd(shim, ["write", *flags, "--env-file", f"shell:{ecs_sh}"], env)
+    assert proc.returncode == 0, proc.stderr
+    read_js("probe=1")  # the SDK is installed and reads
+    node = shutil.which("node")
+    assert node is not None
+    theirs = "deployment.environment=prod,aws.ecs.task.family=theirs"
+    app = subprocess.run(
+        [
+            "sh",
+            "-c",
+            f'. "$1" && echo "GOMAXPROCS=$GOMAXPROCS" >&2 && exec {node} {READER}',
+            "sh",
+            str(ecs_sh),
+        ],
+        env={"PATH": clean_env["PATH"], VAR: theirs, "GOMAXPROCS": "8"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert app.returncode == 0, app.stderr
+    assert app.stderr.splitlines()[0] == "GOMAXPROCS=8"
+    attributes = json.loads(app.stdout)
+    assert attributes["deployment.environment"] == "prod"
+    assert attributes["aws.ecs.task.family"] == "theirs"  # theirs win
+    ours = read_py(expected(env, task_only=True))
+    assert {
+        k: v for k, v in attributes.items() if k not in ("deployment.environment", "aws.ecs.task.family")
+    } == {k: v for k, v in ours.items() if k != "aws.ecs.task.family"}

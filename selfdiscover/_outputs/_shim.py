@@ -119,7 +119,13 @@ def merge_environment(
 
 
 def write_targets(
-    targets: Sequence[EnvTarget], variables: Mapping[str, str], diag: Diag, *, mode: int, header: str
+    targets: Sequence[EnvTarget],
+    variables: Mapping[str, str],
+    diag: Diag,
+    *,
+    mode: int,
+    header: str,
+    merge: Mapping[str, str] | None = None,
 ) -> int:
     """Write every env file; return 0 or the exit code of the first failure.
 
@@ -136,7 +142,7 @@ def write_targets(
     rendered: list[tuple[EnvTarget, str]] = []
     for t in targets:
         try:
-            rendered.append((t, envfile.render(variables, t.dialect, header=header)))
+            rendered.append((t, envfile.render(variables, t.dialect, header=header, merge=merge)))
         except EnvFileError as e:
             diag.error(f"{t.path}: {e}")
             return EX_DATAERR
@@ -242,20 +248,21 @@ def run_write(settings: Settings, diag: Diag, *, docker_id: str | None = None) -
 
 def task_variables(
     info: TaskInfo, settings: Settings, environ: Mapping[str, str], diag: Diag
-) -> tuple[dict[str, str], dict[str, str]]:
-    """(CMD's environment, the variables as exported): what ``exec`` exports and writes, and what
-    ``show`` prints. selfdiscover's own variables (the prefix) give way to a preset one unless
-    ``override``; what other software reads is set only when asked (``runtime_variables``)."""
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """(CMD's environment, the variables as exported, how a shell file merges the runtime ones):
+    what ``exec`` exports and writes, and what ``show`` prints. selfdiscover's own variables (the
+    prefix) give way to a preset one unless ``override``; what other software reads is set only
+    when asked (``runtime_variables``)."""
     from .._limits import effective_limits
     from .._model._variables import limit_variables, to_variables
 
     limits = effective_limits(info, environ=environ, prefix=settings.prefix)
     variables = {**to_variables(info, settings.prefix), **limit_variables(limits, settings.prefix)}
     env, exported = merge_environment(environ, variables, override=settings.override)
-    extra = runtime_variables(info, exported, settings, environ, diag)
+    extra, merge = runtime_variables(info, exported, settings, environ, diag)
     env.update(extra)
     exported.update(extra)
-    return env, exported
+    return env, exported, merge
 
 
 def runtime_variables(
@@ -264,14 +271,17 @@ def runtime_variables(
     settings: Settings,
     environ: Mapping[str, str],
     diag: Diag,
-) -> dict[str, str]:
+) -> tuple[dict[str, str], dict[str, str]]:
     """The variables other software reads itself, each only when asked: ``PYTHON_CPU_COUNT`` and
     ``GOMAXPROCS`` (``--set-cpu-count``, the exported CPU count, or the kernel's without a task) and
     ``OTEL_RESOURCE_ATTRIBUTES`` (``--set-otel-resource``, with a task). One rule for all: the
-    operator's own value stays (``--override`` is for selfdiscover's own variables only)."""
+    operator's own value stays (``--override`` is for selfdiscover's own variables only), here and,
+    through the second dict (``envfile.render``'s ``merge``), wherever a shell file is sourced: in
+    the init-container pattern that is another container, with settings of its own."""
     from .._model._variables import CPU_COUNT_KNOBS
 
     out: dict[str, str] = {}
+    merge: dict[str, str] = {}
     if settings.set_cpu_count:
         count = exported.get(settings.prefix + "CPU_COUNT")
         if count is None:
@@ -280,10 +290,12 @@ def runtime_variables(
             count = str(effective_limits(environ=environ, prefix=settings.prefix).cpu_count)
         for knob in CPU_COUNT_KNOBS:
             out[knob] = environ.get(knob) or count
+            merge[knob] = "default"
     if settings.set_otel_resource and info is not None:
         name, value = otel_resource(info, environ, settings, diag)
         out[name] = value
-    return out
+        merge[name] = "append"
+    return out, merge
 
 
 def otel_resource(
@@ -344,18 +356,18 @@ def discover_and_write(
         return EX_USAGE, os.environ
     else:
         diag.info(f"task {info.arn} ({info.task_definition}) from {info.source}")
-        env, exported = task_variables(info, settings, os.environ, diag)
+        env, exported, merge = task_variables(info, settings, os.environ, diag)
         header = f"written by selfdiscover {__version__} from {info.source}"
-        rc = write_targets(targets, exported, diag, mode=mode, header=header)
+        rc = write_targets(targets, exported, diag, mode=mode, header=header, merge=merge)
         return (rc if rc and policy != "optional" else None), env
 
     diag.warn(f"{failed}; {going_on} without ECS variables")
     # The kernel's limits are known everywhere: --set-cpu-count acts outside ECS too.
-    exported = runtime_variables(None, {}, settings, os.environ, diag)
+    exported, merge = runtime_variables(None, {}, settings, os.environ, diag)
     env = {**os.environ, **exported}
     if empty_files:  # the readers have only the files: give them one, and no stale one
         header = f"written by selfdiscover {__version__}: no task discovered"
-        rc = write_targets(targets, exported, diag, mode=mode, header=header)
+        rc = write_targets(targets, exported, diag, mode=mode, header=header, merge=merge)
         if rc and policy != "optional":
             return rc, env
     return None, env

@@ -30,7 +30,9 @@ Dialects and what they refuse (and why):
     app with ``sh -c '. /ecs/ecs.sh && exec app'``. Every value single-quoted, ``'``
     written as ``'\\''``: nothing inside single quotes is expanded, so ``$(...)``,
     backticks, ``;``, newlines and ``~`` stay literal, and ``export`` is the only
-    command the file runs. Refuses nothing beyond the shared rules.
+    command the file runs (with ``merge``, also a ``[ -n ... ]`` test and the
+    expansion of the variable's own previous value). Refuses nothing beyond the
+    shared rules.
 ``dotenv``
     python-dotenv (``dotenv_values``, interpolation on) *and* docker compose
     ``env_file``. They agree on double quotes with ``\\\\ \\" \\n \\r`` escapes, but both
@@ -109,7 +111,23 @@ def _docker(name: str, value: str) -> str:
 
 
 def _shell(name: str, value: str) -> str:
-    return f"export {name}='" + value.replace("'", "'\\''") + "'"
+    return f"export {name}={_single_quoted(value)}"
+
+
+def _single_quoted(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+# How a shell file treats a variable the environment it is sourced into already has (``merge``):
+# "default" keeps that value; "append" puts it after the file's, in a comma-separated list whose
+# later entries win (OTEL_RESOURCE_ATTRIBUTES), so that value wins too.
+MERGES = ("default", "append")
+
+
+def _shell_merged(name: str, value: str, how: str) -> str:
+    if how == "default":
+        return f'[ -n "${{{name}-}}" ] || {name}={_single_quoted(value)}; export {name}'
+    return f'{name}={_single_quoted(value)}"${{{name}:+,${name}}}"; export {name}'
 
 
 def _dotenv(name: str, value: str) -> str:
@@ -191,22 +209,44 @@ def _header_lines(header: str | None) -> list[str]:
     return lines
 
 
-def render(variables: Mapping[str, str], dialect: str, *, header: str | None = None) -> str:
+def render(
+    variables: Mapping[str, str],
+    dialect: str,
+    *,
+    header: str | None = None,
+    merge: Mapping[str, str] | None = None,
+) -> str:
     """Return the file text for *variables* in *dialect*.
 
     Raises :class:`EnvFileError` (``.variable`` set) for a variable the dialect's
     reader could not read back exactly, and for an unknown dialect. Nothing is
     written here, so a refusal never leaves a half-made file.
+
+    ``merge`` names variables whose value the environment a shell file is
+    sourced into should keep (``"default"``) or put last (``"append"``, for a
+    comma-separated list whose later entries win): a file written in one
+    container (an init container) and sourced in another then keeps that
+    container's own settings. Only the ``shell`` dialect is sourced; the others
+    carry the value as it is.
     """
     if dialect not in DIALECTS:
         raise EnvFileError(f"unknown env file dialect {dialect!r}; expected one of {DIALECTS}")
     for name, value in variables.items():
         _check(name, value, dialect)
+    merge = merge or {}
+    for name, how in merge.items():
+        if how not in MERGES or not valid_name(name):
+            raise EnvFileError(f"cannot merge {name!r} as {how!r}; expected one of {MERGES}")
     items = sorted(variables.items())
     if dialect == "json":
         return json.dumps(dict(items), ensure_ascii=False, indent=2) + "\n"
     writer = _LINE_WRITERS[dialect]
-    lines = _header_lines(header) + [writer(name, value) for name, value in items]
+    lines = _header_lines(header) + [
+        _shell_merged(name, value, merge[name])
+        if dialect == "shell" and name in merge
+        else writer(name, value)
+        for name, value in items
+    ]
     return "".join(line + "\n" for line in lines)
 
 
