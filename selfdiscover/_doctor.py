@@ -13,7 +13,7 @@ from typing import TextIO
 from ._discover import make_context
 from ._errors import EnvFileError
 from ._files import read_bounded
-from ._limits import effective_limits
+from ._limits import EffectiveLimits, KernelLimits, combine, kernel_limits
 from ._model import TaskInfo, disagreements
 from ._model._fields import MIB
 from ._model._variables import limit_variables, to_variables
@@ -66,20 +66,9 @@ def network_section(answers: list[TaskInfo], host: TaskInfo, imds_on: bool) -> s
     return "".join(lines)
 
 
-def limits_section(
-    info: TaskInfo | None,
-    environ: Mapping[str, str],
-    proc_root: str,
-    *,
-    prefix: str = "ECS_",
-    sys_root: str = "",
-) -> str:
+def limits_section(info: TaskInfo | None, limits: EffectiveLimits, kernel: KernelLimits) -> str:
     """The figures ``ECS_CPU_LIMIT``, ``ECS_CPU_COUNT`` and ``ECS_MEMORY_LIMIT`` come from, each with
     its source, and the limits that exist but that this container cannot see or that are no limit."""
-    from ._limits import kernel_limits
-
-    limits = effective_limits(info, environ=environ, prefix=prefix, proc_root=proc_root, sys_root=sys_root)
-    kernel = kernel_limits(proc_root, sys_root)
     lines = ["\nsize (effective limits):\n"]
     if limits.cpu is None:
         lines.append("  CPU limit: none (no CPU quota here, no task Limits.CPU)\n")
@@ -185,9 +174,10 @@ def run_doctor(
             w(f"  + {a.source} {a.target}: {a.info.task_definition} {a.info.arn} ({ms:.0f} ms)\n")
     answers = [a.info for a in attempts if a.info is not None]
     problems: list[str] = []
+    kernel = kernel_limits(proc_root, sys_root)  # read once, for the answer and the size section
 
     if not answers:
-        w(limits_section(None, env, proc_root, prefix=settings.prefix, sys_root=sys_root))
+        w(limits_section(None, combine(kernel, None, env, settings.prefix), kernel))
         if not ctx.in_ecs:
             w(
                 "\nresult: not ECS: nothing here says this is an ECS task (no ECS metadata variables, no ECS "
@@ -207,10 +197,8 @@ def run_doctor(
     w(f"\nanswer (from {first.source}):\n")
     from ._outputs import envfile
 
+    limits = combine(kernel, first, env, settings.prefix)
     try:
-        limits = effective_limits(
-            first, environ=env, prefix=settings.prefix, proc_root=proc_root, sys_root=sys_root
-        )
         variables = {**to_variables(first, settings.prefix), **limit_variables(limits, settings.prefix)}
         for line in envfile.render(variables, "docker").splitlines():
             w(f"  {line}\n")
@@ -221,7 +209,7 @@ def run_doctor(
 
     host = complete_host_address(first, ctx, time.monotonic() + min(ctx.timeout.total, 5.0))
     w(network_section(answers, host, ctx.settings.imds))
-    w(limits_section(first, env, proc_root, prefix=settings.prefix, sys_root=sys_root))
+    w(limits_section(first, limits, kernel))
     w(otel_section(first))
     from ._protection import doctor_lines
 

@@ -37,6 +37,7 @@ __all__ = [
     "CgroupPaths",
     "EffectiveLimits",
     "KernelLimits",
+    "combine",
     "cpu_count",
     "effective_limits",
     "kernel_limits",
@@ -456,10 +457,17 @@ def effective_limits(
     metadata knows it. Never makes a request and never raises.
     """
     env = os.environ if environ is None else environ
-    kernel = kernel_limits(proc_root, sys_root)
+    return combine(kernel_limits(proc_root, sys_root), info, env, prefix)
+
+
+def combine(
+    kernel: KernelLimits, info: TaskInfo | None, environ: Mapping[str, str], prefix: str = "ECS_"
+) -> EffectiveLimits:
+    """``effective_limits()`` from limits already read: the pure half, for a caller that
+    also reports the kernel's own figures (``doctor``) and should read them once."""
     cpu, cpu_source = kernel.cpu, kernel.cpu_source
     memory, memory_source = kernel.memory, kernel.memory_source
-    task = _task_figures(info, env, prefix)
+    task = _task_figures(info, environ, prefix)
     if "task_cpu" in task:
         units, source = task["task_cpu"]
         if cpu is None or units / CPU_UNITS_PER_VCPU < cpu:

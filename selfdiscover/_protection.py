@@ -682,7 +682,7 @@ def run_protect(
     import signal
     import subprocess
 
-    from ._outputs._shim import EX_NOTECS, EX_UNAVAILABLE, EX_USAGE, cannot_start
+    from ._outputs._shim import EX_NOTECS, EX_UNAVAILABLE, EX_USAGE, STOP_SIGNALS, cannot_start
 
     command = list(command)
     if command and command[0] == "--":
@@ -708,7 +708,7 @@ def run_protect(
             child.send_signal(signum)  # a no-op once it has been waited for
 
     previous: dict[int, Any] = {}
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in STOP_SIGNALS:
         if signal.getsignal(sig) != signal.SIG_IGN:  # nohup, a background job: stays ignored
             previous[sig] = signal.signal(sig, forward)
     held = False

@@ -651,7 +651,8 @@ def test_async_jobs_share_one_protection(in_task: FakeAgent) -> None:
     assert updates(in_task) == [(True, 7), (False, None)]
 
 
-def test_a_cancelled_async_enter_still_releases(in_task: FakeAgent) -> None:
+def hold_enables(agent: FakeAgent) -> tuple[threading.Event, threading.Event]:
+    """Make the agent hold each enable (PUT) until ``go_on`` is set; ``entered`` says one is held."""
     entered, go_on = threading.Event(), threading.Event()
 
     def slow_enable(method: str, target: str) -> Answer | None:
@@ -660,7 +661,12 @@ def test_a_cancelled_async_enter_still_releases(in_task: FakeAgent) -> None:
             go_on.wait(30)
         return None
 
-    in_task.behaviour.override = slow_enable
+    agent.behaviour.override = slow_enable
+    return entered, go_on
+
+
+def test_a_cancelled_async_enter_still_releases(in_task: FakeAgent) -> None:
+    entered, go_on = hold_enables(in_task)
 
     async def main() -> None:
         async def job() -> None:
@@ -877,15 +883,7 @@ def test_protect_forwards_signals_to_cmd(
 def test_a_signal_before_cmd_starts_means_it_never_does(
     shim: list[str], agent: FakeAgent, cli_env: dict[str, str], tmp_path: Any
 ) -> None:
-    entered, go_on = threading.Event(), threading.Event()
-
-    def slow_enable(method: str, target: str) -> Answer | None:
-        if method == "PUT" and not go_on.is_set():
-            entered.set()
-            go_on.wait(30)
-        return None
-
-    agent.behaviour.override = slow_enable
+    entered, go_on = hold_enables(agent)
     marker = tmp_path / "ran"
     proc = subprocess.Popen(
         [*DEFAULT_SIGNALS, *shim, "protect", "--", "touch", str(marker)],

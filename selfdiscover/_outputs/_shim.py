@@ -43,7 +43,8 @@ EX_NOTFOUND = 127
 POLICIES = ("auto", "required", "optional")
 
 
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# What `docker stop`, a terminal and a closed session send: trapped while discovering, forwarded by protect.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def _die_on_signal(signum: int, frame: FrameType | None) -> None:
@@ -56,7 +57,7 @@ _IGNORED: set[int] = set()
 
 
 def trap_stop_signals() -> None:
-    for sig in _STOP_SIGNALS:
+    for sig in STOP_SIGNALS:
         if signal.getsignal(sig) == signal.SIG_IGN:
             _IGNORED.add(sig)  # nohup and background jobs: a shell's exec keeps it ignored
         else:
